@@ -1,0 +1,3 @@
+module github.com/loadfleet/loadfleet/schemas
+
+go 1.26
