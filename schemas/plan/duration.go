@@ -20,6 +20,10 @@ func ParseDuration(s string) (Duration, error) {
 		return 0, fmt.Errorf("invalid duration %q: want a duration such as \"300s\", \"5m\" or \"1m30s\"", s)
 	}
 	d, err := time.ParseDuration(s)
+	if err != nil && wellFormedDuration(s) {
+		// time.ParseDuration failed on the size, not the syntax.
+		return 0, fmt.Errorf("duration %q is out of range", s)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q: want a duration such as \"300s\", \"5m\" or \"1m30s\"", s)
 	}
@@ -34,9 +38,19 @@ func (d Duration) Seconds() float64 { return time.Duration(d).Seconds() }
 
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// MarshalJSON writes the canonical string form.
+// MarshalJSON writes the canonical string form, in the units the schema
+// accepts (ms, s, m, h): under a millisecond it writes fractional
+// milliseconds where time.Duration.String would write µs or ns.
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
+	return json.Marshal(d.canonical())
+}
+
+func (d Duration) canonical() string {
+	td := time.Duration(d)
+	if td > 0 && td < time.Millisecond {
+		return strconv.FormatFloat(float64(td)/float64(time.Millisecond), 'f', -1, 64) + "ms"
+	}
+	return td.String()
 }
 
 // UnmarshalJSON accepts a duration string or integer seconds.
@@ -64,4 +78,37 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(time.Duration(secs) * time.Second)
 	return nil
+}
+
+// wellFormedDuration matches ^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$, the
+// schema's duration pattern.
+func wellFormedDuration(s string) bool {
+	digits := func() bool {
+		n := 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		s = s[n:]
+		return n > 0
+	}
+	for s != "" {
+		if !digits() {
+			return false
+		}
+		if strings.HasPrefix(s, ".") {
+			s = s[1:]
+			if !digits() {
+				return false
+			}
+		}
+		switch {
+		case strings.HasPrefix(s, "ms"):
+			s = s[2:]
+		case strings.HasPrefix(s, "s"), strings.HasPrefix(s, "m"), strings.HasPrefix(s, "h"):
+			s = s[1:]
+		default:
+			return false
+		}
+	}
+	return true
 }

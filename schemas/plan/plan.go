@@ -178,7 +178,8 @@ type Pause struct {
 
 // Feeder supplies one record of variables per session.
 type Feeder struct {
-	// File is relative to the git source path, or to the plan file.
+	// File is relative to the root of the git checkout when the plan has
+	// source.git, otherwise to the plan file's directory (see CheckFiles).
 	File     string         `json:"file"`
 	Format   FeederFormat   `json:"format,omitempty"`
 	Strategy FeederStrategy `json:"strategy,omitempty"`

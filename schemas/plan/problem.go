@@ -1,7 +1,10 @@
 package plan
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +31,9 @@ func (p Problem) String() string {
 
 // ValidationError lists every problem of a plan at once.
 type ValidationError struct {
+	// Kind says which stage rejected the plan: ErrTooLarge, ErrSyntax or
+	// ErrInvalid (schema and semantic problems). errors.Is sees it.
+	Kind     error
 	Problems []Problem
 }
 
@@ -38,6 +44,9 @@ func (e *ValidationError) Error() string {
 	}
 	return "invalid plan: " + strings.Join(lines, "; ")
 }
+
+// Unwrap returns the Kind, so that errors.Is(err, ErrSyntax) works.
+func (e *ValidationError) Unwrap() error { return e.Kind }
 
 // Add records a problem at path.
 func (e *ValidationError) Add(path, format string, args ...any) {
@@ -50,4 +59,49 @@ func (e *ValidationError) Err() error {
 		return nil
 	}
 	return e
+}
+
+// sortProblems orders problems by document position (array indexes
+// compared as numbers) and drops exact duplicates, so that output is stable
+// whatever order the checks ran in.
+func sortProblems(ps []Problem) []Problem {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if c := comparePointers(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Line, b.Line)
+	})
+	return slices.CompactFunc(ps, func(a, b Problem) bool { return a == b })
+}
+
+func comparePointers(a, b string) int {
+	at, bt := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(at) && i < len(bt); i++ {
+		if at[i] == bt[i] {
+			continue
+		}
+		an, aerr := strconv.Atoi(at[i])
+		bn, berr := strconv.Atoi(bt[i])
+		if aerr == nil && berr == nil {
+			return cmp.Compare(an, bn)
+		}
+		return strings.Compare(at[i], bt[i])
+	}
+	return cmp.Compare(len(at), len(bt))
+}
+
+// pointer appends reference tokens to a JSON pointer, escaping "~" and "/".
+func pointer(base string, tokens ...any) string {
+	var b strings.Builder
+	b.WriteString(base)
+	for _, t := range tokens {
+		b.WriteByte('/')
+		switch t := t.(type) {
+		case int:
+			b.WriteString(strconv.Itoa(t))
+		default:
+			b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(fmt.Sprint(t)))
+		}
+	}
+	return b.String()
 }

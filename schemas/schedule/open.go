@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -17,22 +18,24 @@ type Open struct {
 	duration time.Duration
 	seed     uint64
 	// norm[i] is, for a randomized step, the sum of its K+1 exponential
-	// gaps: dividing partial sums by it gives uniform order statistics.
-	norm []float64
+	// gaps: dividing partial sums by it gives uniform order statistics. It
+	// costs O(K), so it is drawn on first use: validating or explaining a
+	// plan never pays for it.
+	norm []lazySum
+}
+
+type lazySum struct {
+	once sync.Once
+	v    float64
 }
 
 // NewOpen builds the schedule of steps laid end to end. A positive
 // maxDuration drops every arrival due at or after it. Seed drives randomized
 // (Poisson) steps; every shard of a run must use the run's seed.
 func NewOpen(steps []Step, maxDuration time.Duration, seed uint64) *Open {
-	o := &Open{steps: steps, seed: seed}
+	o := &Open{steps: steps, seed: seed, norm: make([]lazySum, len(steps))}
 	for i, s := range steps {
 		o.duration = s.Start + s.Duration
-		norm := 0.0
-		if s.Randomized && s.Arrivals > 0 {
-			norm = o.newStream(i).gapSum(s.Arrivals + 1)
-		}
-		o.norm = append(o.norm, norm)
 		o.before = append(o.before, o.total)
 		n := o.countBefore(i, maxDuration)
 		o.counts = append(o.counts, n)
@@ -148,7 +151,13 @@ func (s *stream) gapSum(n int64) float64 {
 func (o *Open) randomizedAt(i int, st *stream) float64 {
 	st.sum += st.exp()
 	c := o.steps[i].curve
-	return c.inverse(c.total() * st.sum / o.norm[i])
+	return c.inverse(c.total() * st.sum / o.normOf(i))
+}
+
+func (o *Open) normOf(i int) float64 {
+	n := &o.norm[i]
+	n.once.Do(func() { n.v = o.newStream(i).gapSum(o.steps[i].Arrivals + 1) })
+	return n.v
 }
 
 func seconds(s float64) time.Duration {

@@ -1,0 +1,333 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/loadfleet/loadfleet/schemas"
+)
+
+// MaxPlanBytes is the largest plan document Parse accepts.
+const MaxPlanBytes = 1 << 20
+
+// maxNumberLen bounds number literals: no plan needs more digits, and
+// arbitrary-precision checks of huge literals would be slow.
+const maxNumberLen = 100
+
+// The kinds of ValidationError; errors.Is(err, ErrSyntax) tells them apart.
+var (
+	// ErrTooLarge: the document is over MaxPlanBytes.
+	ErrTooLarge = errors.New("plan too large")
+	// ErrSyntax: the document is not JSON; its one problem has a line and
+	// column.
+	ErrSyntax = errors.New("plan is not valid JSON")
+	// ErrInvalid: the document is JSON but breaks the schema or a semantic
+	// rule; every problem has a JSON pointer.
+	ErrInvalid = errors.New("plan is invalid")
+)
+
+// Parser parses and validates plans against the embedded schema. It is
+// safe for concurrent use; create one and reuse it when parsing many plans.
+type Parser struct {
+	schema *jsonschema.Schema
+	// doc is the schema document itself, to name the fields an object
+	// allows in messages.
+	doc any
+}
+
+// NewParser compiles the embedded test-plan schema.
+func NewParser() (*Parser, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemas.TestPlanSchema()))
+	if err != nil {
+		return nil, fmt.Errorf("read the plan schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(schemas.TestPlanSchemaURL, doc); err != nil {
+		return nil, fmt.Errorf("load the plan schema: %w", err)
+	}
+	sch, err := c.Compile(schemas.TestPlanSchemaURL)
+	if err != nil {
+		return nil, fmt.Errorf("compile the plan schema: %w", err)
+	}
+	return &Parser{schema: sch, doc: doc}, nil
+}
+
+// Parse parses and validates a plan document with a new Parser. Compiling
+// the schema takes about a millisecond; callers parsing many plans should
+// keep a Parser.
+func Parse(data []byte) (*Plan, error) {
+	p, err := NewParser()
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(data)
+}
+
+// Parse parses a plan document and validates it completely. A plan that
+// is rejected comes back as a *ValidationError listing every problem found
+// (its Kind is ErrTooLarge, ErrSyntax or ErrInvalid); a plan that is
+// accepted is safe to hand to the schedule package.
+//
+// The stages: size limit; JSON syntax (one problem with line and column);
+// a token walk for duplicate keys and numbers out of float64 range; the JSON
+// Schema; a strict decode; the semantic rules. A stage's problems stop the
+// later stages that would only report their consequences.
+func (p *Parser) Parse(data []byte) (*Plan, error) {
+	if len(data) > MaxPlanBytes {
+		return nil, &ValidationError{Kind: ErrTooLarge, Problems: []Problem{{
+			Message: fmt.Sprintf("plan is %d bytes; the limit is %d bytes (1 MiB)", len(data), MaxPlanBytes),
+		}}}
+	}
+	if prob, bad := syntaxProblem(data); bad {
+		return nil, &ValidationError{Kind: ErrSyntax, Problems: []Problem{prob}}
+	}
+	verr := &ValidationError{Kind: ErrInvalid}
+	tree := walkDocument(data, verr)
+	if _, isObject := tree.(map[string]any); !isObject {
+		// Whatever is wrong inside a non-object, the one problem worth
+		// saying is that a plan is an object.
+		verr.Problems = nil
+	}
+	walked := append([]Problem(nil), verr.Problems...)
+	for _, prob := range p.schemaProblems(tree) {
+		if !coveredBy(prob.Path, walked) {
+			verr.Problems = append(verr.Problems, prob)
+		}
+	}
+	if len(verr.Problems) > 0 {
+		verr.Problems = sortProblems(append(verr.Problems, semanticsOfCleanSections(tree, verr.Problems)...))
+		return nil, verr
+	}
+	pl, err := decodeStrict(data, tree)
+	if err != nil {
+		return nil, err
+	}
+	checkSemantics(pl, verr)
+	if len(verr.Problems) > 0 {
+		verr.Problems = sortProblems(verr.Problems)
+		return nil, verr
+	}
+	return pl, nil
+}
+
+// coveredBy reports whether path is at or under a path already reported.
+func coveredBy(path string, reported []Problem) bool {
+	for _, r := range reported {
+		if path == r.Path || strings.HasPrefix(path, r.Path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// syntaxProblem checks that data is one JSON value and locates the first
+// syntax error.
+func syntaxProblem(data []byte) (Problem, bool) {
+	var raw json.RawMessage
+	err := json.Unmarshal(data, &raw)
+	if err == nil {
+		return Problem{}, false
+	}
+	offset := len(data)
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset > 0 && int(se.Offset) <= len(data) &&
+		!strings.Contains(se.Error(), "unexpected end") {
+		offset = int(se.Offset) - 1 // Offset counts the offending byte
+	}
+	line, col := position(data, offset)
+	msg := "invalid JSON: " + err.Error()
+	if len(bytes.TrimSpace(data)) == 0 {
+		msg = "empty document: a plan is a JSON object"
+	}
+	return Problem{Message: msg, Line: line, Column: col}, true
+}
+
+// position converts a byte offset into a 1-based line and column, the
+// column counted in characters.
+func position(data []byte, offset int) (line, col int) {
+	offset = min(max(offset, 0), len(data))
+	before := data[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	lineStart := bytes.LastIndexByte(before, '\n') + 1
+	return line, 1 + utf8.RuneCount(before[lineStart:])
+}
+
+// walkDocument builds the generic value of a syntactically valid document
+// (numbers as json.Number, as the schema validator wants them) and records
+// what the schema cannot see: duplicate keys, and numbers no float64 holds.
+func walkDocument(data []byte, verr *ValidationError) any {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	w := walker{dec: dec, verr: verr}
+	return w.value("")
+}
+
+type walker struct {
+	dec  *json.Decoder
+	verr *ValidationError
+}
+
+func (w *walker) value(ptr string) any {
+	tok, err := w.dec.Token()
+	if err != nil {
+		return nil // unreachable: the syntax was checked first
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '{' {
+			return w.object(ptr)
+		}
+		return w.array(ptr)
+	case json.Number:
+		return w.number(t, ptr)
+	default:
+		return t
+	}
+}
+
+func (w *walker) object(ptr string) map[string]any {
+	obj := map[string]any{}
+	for w.dec.More() {
+		tok, err := w.dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return obj
+		}
+		child := pointer(ptr, key)
+		if _, dup := obj[key]; dup {
+			w.verr.Add(child, "duplicate key %q", key)
+		}
+		obj[key] = w.value(child)
+	}
+	_, _ = w.dec.Token() // the closing brace
+	return obj
+}
+
+func (w *walker) array(ptr string) []any {
+	arr := []any{}
+	for i := 0; w.dec.More(); i++ {
+		arr = append(arr, w.value(pointer(ptr, i)))
+	}
+	_, _ = w.dec.Token() // the closing bracket
+	return arr
+}
+
+// number rejects literals that float64 cannot represent. A rejected number
+// becomes 0 in the tree so that the schema does not report it again.
+func (w *walker) number(n json.Number, ptr string) any {
+	s := string(n)
+	if len(s) > maxNumberLen {
+		w.verr.Add(ptr, "number is too long (over %d characters)", maxNumberLen)
+		return json.Number("0")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	switch {
+	case err != nil || math.IsInf(f, 0) || math.IsNaN(f):
+		w.verr.Add(ptr, "number %s is out of range", s)
+		return json.Number("0")
+	case f == 0 && hasNonZeroDigit(s):
+		w.verr.Add(ptr, "number %s is too close to zero to be represented", s)
+		return json.Number("0")
+	}
+	return n
+}
+
+// hasNonZeroDigit reports whether a number literal's mantissa is not zero.
+func hasNonZeroDigit(s string) bool {
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		s = s[:i]
+	}
+	return strings.ContainsAny(s, "123456789")
+}
+
+// decodeStrict decodes the document into a Plan. The schema has passed, so
+// a failure here is a value the schema allows but Go cannot hold (1.0 for
+// an integer, an overlong duration); locate finds where.
+func decodeStrict(data []byte, tree any) (*Plan, error) {
+	var pl Plan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pl); err != nil {
+		probs := locateDecodeErrors(tree, &pl)
+		if len(probs) == 0 {
+			probs = []Problem{{Message: err.Error()}}
+		}
+		return nil, &ValidationError{Kind: ErrInvalid, Problems: sortProblems(probs)}
+	}
+	return &pl, nil
+}
+
+// sectionDeps lists, per top-level section, the sections its semantic rules
+// read: criteria name requests of the scenarios, executors size the load.
+var sectionDeps = map[string][]string{
+	"criteria":  {"scenarios", "tool"},
+	"executors": {"load"},
+	"tool":      {"source", "scenarios"},
+	"source":    {"tool"},
+	"scenarios": {"tool"},
+}
+
+// semanticsOfCleanSections runs the semantic rules on a plan whose schema
+// check failed, so that one pass reports every problem: the top-level
+// sections the schema found nothing wrong with are decoded on their own, and
+// a semantic problem is kept only when its section and the sections it
+// depends on are clean (the others would report consequences of a schema
+// problem, not new ones).
+func semanticsOfCleanSections(tree any, schemaProblems []Problem) []Problem {
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		return nil
+	}
+	dirty := map[string]bool{}
+	for _, prob := range schemaProblems {
+		dirty[topSection(prob.Path)] = true
+	}
+	var pl Plan
+	for key, val := range obj {
+		if dirty[key] {
+			continue
+		}
+		raw, err := json.Marshal(map[string]any{key: val})
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err != nil || dec.Decode(&pl) != nil {
+			dirty[key] = true
+		}
+	}
+	sem := &ValidationError{Kind: ErrInvalid}
+	checkSemantics(&pl, sem)
+	var kept []Problem
+	for _, prob := range sem.Problems {
+		if cleanWithDeps(topSection(prob.Path), dirty) && !coveredBy(prob.Path, schemaProblems) {
+			kept = append(kept, prob)
+		}
+	}
+	return kept
+}
+
+// topSection is the first segment of a JSON pointer ("" for the root).
+func topSection(ptr string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(ptr, "/"), "/")
+	return seg
+}
+
+func cleanWithDeps(section string, dirty map[string]bool) bool {
+	if section == "" || dirty[""] || dirty[section] {
+		return false
+	}
+	for _, dep := range sectionDeps[section] {
+		if dirty[dep] {
+			return false
+		}
+	}
+	return true
+}

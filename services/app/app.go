@@ -1,0 +1,173 @@
+// Package app is loadfleet's composition root: it knows the targets a server
+// can run, the static graph of what each needs, and wires the services
+// together. It is the one place that decides whether a caller of a service
+// gets it in process or through its HTTP client.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/loadfleet/loadfleet/services/gitsource"
+	"github.com/loadfleet/loadfleet/services/httpserver"
+	"github.com/loadfleet/loadfleet/services/validator"
+)
+
+// Sentinels of this package.
+var (
+	ErrUnknownTarget = errors.New("unknown target")
+	ErrConfig        = errors.New("invalid configuration")
+)
+
+// Defaults of Config.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultShutdownTimeout = 15 * time.Second
+)
+
+// Config is the configuration of a server process.
+type Config struct {
+	// Listen is the address of the HTTP listener (port 0: any free port).
+	Listen string
+	// ShutdownTimeout is how long requests in flight may finish on
+	// shutdown.
+	ShutdownTimeout time.Duration
+	Validator       validator.Config
+	// Git configures fetching the git sources of plans.
+	Git gitsource.Config
+	// DisableGit refuses plans with a git source instead of fetching it.
+	DisableGit bool
+}
+
+// DefaultConfig returns a configuration with the defaults; Git.CacheDir is
+// left for the caller (the CLI puts it in the user's cache directory).
+func DefaultConfig() Config {
+	return Config{
+		Listen:          DefaultListen,
+		ShutdownTimeout: DefaultShutdownTimeout,
+		Validator:       validator.Config{Limits: validator.DefaultLimits()},
+	}
+}
+
+// App is a server process running one target and what it depends on.
+type App struct {
+	cfg      Config
+	target   string
+	logger   *slog.Logger
+	registry *prometheus.Registry
+	mux      *httpserver.Mux
+	server   *httpserver.Server
+
+	fetcher   validator.Fetcher
+	validator validator.Validator
+}
+
+// New builds the modules target needs, in dependency order. It does not
+// listen yet: see Listen and Serve, or Run.
+func New(target string, cfg Config, logger *slog.Logger) (*App, error) {
+	order, err := resolve(target)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{cfg: cfg, target: target, logger: logger, registry: registry,
+		mux: httpserver.NewMux(registry)}
+	for _, m := range order {
+		if m.init == nil {
+			continue
+		}
+		if err := m.init(a); err != nil {
+			return nil, fmt.Errorf("start %s: %w", m.name, err)
+		}
+	}
+	return a, nil
+}
+
+// Validator is the validator this process uses.
+func (a *App) Validator() validator.Validator { return a.validator }
+
+// Listen binds the HTTP listener and returns its address.
+func (a *App) Listen() (net.Addr, error) {
+	srv, err := httpserver.Listen(a.cfg.Listen, a.mux, a.logger)
+	if err != nil {
+		return nil, err
+	}
+	a.server = srv
+	return srv.Addr(), nil
+}
+
+// Serve serves until ctx ends, then shuts down gracefully. Listen must have
+// succeeded.
+func (a *App) Serve(ctx context.Context) error {
+	if a.server == nil {
+		return errors.New("app: Serve called before Listen")
+	}
+	a.mux.SetReady(true)
+	a.logger.Info("serving", "target", a.target, "addr", a.server.Addr().String())
+	return a.server.Serve(ctx, a.shutdownTimeout())
+}
+
+// Run listens and serves until ctx ends.
+func (a *App) Run(ctx context.Context) error {
+	if _, err := a.Listen(); err != nil {
+		return err
+	}
+	return a.Serve(ctx)
+}
+
+func (a *App) shutdownTimeout() time.Duration {
+	if a.cfg.ShutdownTimeout <= 0 {
+		return DefaultShutdownTimeout
+	}
+	return a.cfg.ShutdownTimeout
+}
+
+func (a *App) initGitSource() error {
+	f, err := NewFetcher(a.cfg, a.logger.With("component", "gitsource"))
+	a.fetcher = f
+	return err
+}
+
+func (a *App) initValidator() error {
+	svc := validator.New(a.cfg.Validator, a.fetcher, a.logger.With("component", "validator"), a.registry)
+	svc.Routes(a.mux.ServeMux)
+	a.validator = svc
+	return nil
+}
+
+// NewFetcher returns the git fetcher cfg asks for, or nil when git sources
+// are disabled (a nil interface, so the validator sees them as disabled).
+func NewFetcher(cfg Config, logger *slog.Logger) (validator.Fetcher, error) {
+	if cfg.DisableGit {
+		return nil, nil
+	}
+	if cfg.Git.CacheDir == "" {
+		return nil, fmt.Errorf("%w: the git cache directory is not set", ErrConfig)
+	}
+	return gitsource.New(cfg.Git, logger), nil
+}
+
+// NewValidator returns the validator service in process, with its own git
+// fetcher: what the CLI validates with. Metrics go to reg (nil: none).
+func NewValidator(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*validator.Service, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f, err := NewFetcher(cfg, logger.With("component", "gitsource"))
+	if err != nil {
+		return nil, err
+	}
+	return validator.New(cfg.Validator, f, logger.With("component", "validator"), reg), nil
+}

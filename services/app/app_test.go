@@ -1,0 +1,168 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loadfleet/loadfleet/services/validator/validatortest"
+)
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		name   string
+		target string
+		want   []string
+	}{
+		{"the validator needs the git fetcher first", TargetValidator, []string{moduleGitSource, TargetValidator}},
+		{"all runs every target, each dependency once", TargetAll, []string{moduleGitSource, TargetValidator, TargetAll}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			order, err := resolve(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range order {
+				got = append(got, m.name)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("resolve(%s) = %v, want %v", tt.target, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveRefusesWhatIsNotATarget(t *testing.T) {
+	for _, name := range []string{"nope", moduleGitSource, ""} {
+		if _, err := resolve(name); !errors.Is(err, ErrUnknownTarget) {
+			t.Fatalf("resolve(%q) error = %v, want ErrUnknownTarget", name, err)
+		}
+	}
+}
+
+func TestGraphIsClosedAndAcyclic(t *testing.T) {
+	index := map[string]int{}
+	for i, m := range graph() {
+		for _, d := range m.deps {
+			at, ok := index[d]
+			if !ok {
+				t.Fatalf("%s depends on %s, which is not declared before it", m.name, d)
+			}
+			if at >= i {
+				t.Fatalf("%s depends on %s, declared after it", m.name, d)
+			}
+		}
+		index[m.name] = i
+	}
+}
+
+func TestAllRunsEveryTarget(t *testing.T) {
+	order, err := resolve(TargetAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range Targets() {
+		if !slices.ContainsFunc(order, func(m module) bool { return m.name == target }) {
+			t.Fatalf("all does not run target %s", target)
+		}
+	}
+}
+
+func TestListTargets(t *testing.T) {
+	var b strings.Builder
+	if err := ListTargets(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"validator  validator, gitsource", "all  all, validator, gitsource", "(gitsource)"} {
+		if !strings.Contains(collapse(b.String()), want) {
+			t.Fatalf("ListTargets printed\n%s\nwant a line with %q", b.String(), want)
+		}
+	}
+}
+
+// collapse turns runs of spaces into two, so assertions ignore alignment.
+func collapse(s string) string {
+	for strings.Contains(s, "   ") {
+		s = strings.ReplaceAll(s, "   ", "  ")
+	}
+	return s
+}
+
+func TestNewRefusesGitWithoutACacheDir(t *testing.T) {
+	cfg := DefaultConfig()
+	if _, err := New(TargetValidator, cfg, nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New error = %v, want ErrConfig", err)
+	}
+	cfg.DisableGit = true
+	if _, err := New(TargetValidator, cfg, nil); err != nil {
+		t.Fatalf("New with git disabled: %v", err)
+	}
+}
+
+func TestServerServesTheValidatorAndShutsDownGracefully(t *testing.T) {
+	for _, target := range Targets() {
+		t.Run(target, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Listen = "127.0.0.1:0"
+			cfg.Git = validatortest.GitConfig(t)
+			a, err := New(target, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, err := a.Listen()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- a.Serve(ctx) }()
+			base := "http://" + addr.String()
+
+			requireGet(t, base+"/healthz", 200, `"ok"`)
+			requireGet(t, base+"/readyz", 200, `"ready"`)
+			resp, err := http.Post(base+"/v1/validate", "application/json", strings.NewReader(validatortest.ConstantPlan()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"totalArrivals":30000`) {
+				t.Fatalf("POST /v1/validate = %d %s, want 200 with 30000 arrivals", resp.StatusCode, body)
+			}
+			requireGet(t, base+"/metrics", 200, `loadfleet_validator_requests_total{outcome="valid"} 1`)
+
+			cancel()
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Fatalf("Serve after cancel = %v, want nil (graceful)", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Serve did not return after cancel")
+			}
+			if _, err := http.Get(base + "/healthz"); err == nil {
+				t.Fatal("the server still answers after shutdown")
+			}
+		})
+	}
+}
+
+func requireGet(t *testing.T, url string, wantStatus int, wantIn string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus || !strings.Contains(string(body), wantIn) {
+		t.Fatalf("GET %s = %d %s, want %d with %s", url, resp.StatusCode, body, wantStatus, wantIn)
+	}
+}

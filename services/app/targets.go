@@ -1,0 +1,105 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/loadfleet/loadfleet/services/validator"
+)
+
+// Targets a server can run. Each deployment runs one; "all" runs every
+// service in one process. The metadata, worker, job and reporting targets
+// join the graph as they are built.
+const (
+	TargetAll       = "all"
+	TargetValidator = "validator"
+)
+
+// Internal modules: dependencies of targets that serve nothing themselves.
+const (
+	moduleGitSource = "gitsource"
+)
+
+// module is one node of the static target graph.
+type module struct {
+	name string
+	deps []string
+	// target says whether --target may name it.
+	target bool
+	about  string
+	init   func(a *App) error
+}
+
+// graph returns the static target graph, dependencies before dependents.
+func graph() []module {
+	return []module{
+		{name: moduleGitSource, about: "fetches the git sources of plans into the cache",
+			init: (*App).initGitSource},
+		{name: TargetValidator, deps: []string{moduleGitSource}, target: true,
+			about: "validates plans: POST " + validator.ValidatePath, init: (*App).initValidator},
+		{name: TargetAll, deps: []string{TargetValidator}, target: true,
+			about: "every service in one process"},
+	}
+}
+
+// Targets returns the names --target accepts, in graph order.
+func Targets() []string {
+	var names []string
+	for _, m := range graph() {
+		if m.target {
+			names = append(names, m.name)
+		}
+	}
+	return names
+}
+
+// resolve returns the modules target needs, dependencies first.
+func resolve(target string) ([]module, error) {
+	byName := map[string]module{}
+	for _, m := range graph() {
+		byName[m.name] = m
+	}
+	if m, ok := byName[target]; !ok || !m.target {
+		return nil, fmt.Errorf("%w %q (targets: %s)", ErrUnknownTarget, target, strings.Join(Targets(), ", "))
+	}
+	var order []module
+	seen := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		m := byName[name]
+		for _, d := range m.deps {
+			visit(d)
+		}
+		order = append(order, m)
+	}
+	visit(target)
+	return order, nil
+}
+
+// ListTargets writes the target graph: every module, what it depends on
+// (transitively) and what it does.
+func ListTargets(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tRUNS\tWHAT")
+	for _, m := range graph() {
+		order, err := resolve(m.name)
+		name := m.name
+		if err != nil { // an internal module: list it for the graph's sake
+			name, order = "("+m.name+")", []module{m}
+		}
+		runs := make([]string, 0, len(order))
+		for _, dep := range order {
+			runs = append(runs, dep.name)
+		}
+		slices.Reverse(runs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, strings.Join(runs, ", "), m.about)
+	}
+	return tw.Flush()
+}

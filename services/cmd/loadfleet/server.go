@@ -1,0 +1,71 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loadfleet/loadfleet/services/app"
+)
+
+type serverOptions struct {
+	target      string
+	listTargets bool
+	config      *configFlags
+}
+
+func newServerCommand() *cobra.Command {
+	o := &serverOptions{target: app.TargetAll, config: newConfigFlags()}
+	cmd := &cobra.Command{
+		Use:   "server [--target=TARGET] [--listen ADDR]",
+		Short: "Run loadfleet's services: one target, or all of them in one process",
+		Long: `Server runs one target and what it depends on (--list-targets prints the
+graph), serving its HTTP API and /healthz, /readyz and /metrics on --listen.
+SIGINT or SIGTERM shuts it down gracefully.
+
+Targets available now: ` + strings.Join(app.Targets(), ", ") + `. The metadata, worker, job and
+reporting services join "all" as they are built.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.target, "target", o.target, "what to run: "+strings.Join(app.Targets(), ", "))
+	f.BoolVar(&o.listTargets, "list-targets", false, "print the targets and what each runs, then exit")
+	f.StringVar(&o.config.cfg.Listen, "listen", app.DefaultListen, "address of the HTTP listener")
+	f.DurationVar(&o.config.cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout,
+		"how long requests in flight may finish on shutdown")
+	o.config.register(f)
+	return cmd
+}
+
+func (o *serverOptions) run(cmd *cobra.Command) error {
+	if o.listTargets {
+		if err := app.ListTargets(cmd.OutOrStdout()); err != nil {
+			return failed(err)
+		}
+		return nil
+	}
+	cfg, err := o.config.config()
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	logger := newLogger(cmd.ErrOrStderr(), o.config.logLevel)
+	a, err := app.New(o.target, cfg, logger)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	if err := a.Run(ctx); err != nil {
+		return failed(err)
+	}
+	logger.Info("stopped", "target", o.target, "uptime", time.Since(start).Round(time.Second))
+	return nil
+}
