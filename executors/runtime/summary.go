@@ -1,0 +1,279 @@
+package runtime
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
+)
+
+// Histogram geometry of snapshot histograms: microseconds, 1 µs to 1 h, 3
+// significant digits.
+const (
+	histLowest  = 1
+	histHighest = int64(time.Hour / time.Microsecond)
+	histDigits  = 3
+)
+
+// Summary is a Sink that merges every snapshot in memory into the end-of-run
+// summary of a standalone run: histograms are merged exactly, so the
+// percentiles are those of all requests, never averages of per-second ones.
+// It is safe for concurrent use.
+type Summary struct {
+	mu        sync.Mutex
+	requests  map[string]*requestAcc
+	total     *requestAcc
+	arrivals  wire.Arrivals
+	first     time.Time
+	last      time.Time
+	lagP99Ms  float64
+	peakRSS   int64
+	snapshots int
+	final     bool
+	errs      []error
+}
+
+type requestAcc struct {
+	ok      int64
+	ko      map[string]int64
+	latency *hdrhistogram.Histogram
+	service *hdrhistogram.Histogram
+}
+
+func newRequestAcc() *requestAcc {
+	return &requestAcc{
+		ko:      map[string]int64{},
+		latency: hdrhistogram.New(histLowest, histHighest, histDigits),
+		service: hdrhistogram.New(histLowest, histHighest, histDigits),
+	}
+}
+
+// NewSummary returns an empty summary.
+func NewSummary() *Summary {
+	return &Summary{requests: map[string]*requestAcc{}, total: newRequestAcc()}
+}
+
+// Send merges one snapshot. A histogram that does not decode is recorded as
+// an error of the summary (Err), not silently skipped.
+func (s *Summary) Send(_ context.Context, snap wire.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snapshots == 0 || snap.Start.Before(s.first) {
+		s.first = snap.Start
+	}
+	s.last = maxTime(s.last, snap.End)
+	s.snapshots++
+	s.final = s.final || snap.Final
+	s.arrivals.Planned += snap.Arrivals.Planned
+	s.arrivals.Started += snap.Arrivals.Started
+	s.arrivals.Dropped += snap.Arrivals.Dropped
+	s.arrivals.Interrupted += snap.Arrivals.Interrupted
+	s.arrivals.Completed += snap.Arrivals.Completed
+	s.lagP99Ms = max(s.lagP99Ms, snap.Health.ScheduleLagP99Ms)
+	s.peakRSS = max(s.peakRSS, snap.Health.RSSBytes)
+	for _, rs := range snap.Requests {
+		acc := s.requests[rs.Name]
+		if acc == nil {
+			acc = newRequestAcc()
+			s.requests[rs.Name] = acc
+		}
+		for _, a := range []*requestAcc{acc, s.total} {
+			if err := a.add(rs); err != nil {
+				s.errs = append(s.errs, fmt.Errorf("snapshot %d, request %q: %w", snap.Seq, rs.Name, err))
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func (a *requestAcc) add(rs wire.RequestStats) error {
+	a.ok += rs.OK
+	for reason, n := range rs.KO {
+		a.ko[reason] += n
+	}
+	for _, h := range []struct {
+		into *hdrhistogram.Histogram
+		enc  []byte
+	}{{a.latency, rs.Latency}, {a.service, rs.Service}} {
+		if len(h.enc) == 0 {
+			continue
+		}
+		decoded, err := decodeHistogram(h.enc)
+		if err != nil {
+			return err
+		}
+		h.into.Merge(decoded)
+	}
+	return nil
+}
+
+// decodeHistogram decodes a V2 compressed histogram held either as the
+// base64 text hdrhistogram-go's Encode returns, or as the raw bytes under it.
+func decodeHistogram(enc []byte) (*hdrhistogram.Histogram, error) {
+	h, err := hdrhistogram.Decode(enc)
+	if err == nil {
+		return h, nil
+	}
+	if raw, rawErr := hdrhistogram.Decode([]byte(base64.StdEncoding.EncodeToString(enc))); rawErr == nil {
+		return raw, nil
+	}
+	return nil, fmt.Errorf("decode histogram: %w", err)
+}
+
+// Close does nothing: the summary lives in memory.
+func (s *Summary) Close(context.Context) error { return nil }
+
+// Err reports histograms that could not be merged.
+func (s *Summary) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("summary: %d histograms not merged, first: %w", len(s.errs), s.errs[0])
+}
+
+// Report is the summary of a standalone run, as printed by --output json.
+type Report struct {
+	Arrivals        ReportArrivals  `json:"arrivals"`
+	Total           RequestReport   `json:"total"`
+	Requests        []RequestReport `json:"requests"`
+	DurationSeconds float64         `json:"durationSeconds"`
+	// ScheduleLagP99Ms is the worst per-second p99 of the schedule lag: the
+	// snapshots carry the lag as a per-interval p99 only, so the run-wide
+	// figure is this upper bound, never an average.
+	ScheduleLagP99Ms float64          `json:"scheduleLagP99Ms"`
+	PeakRSSBytes     int64            `json:"peakRssBytes"`
+	KO               map[string]int64 `json:"ko"`
+	// Final is false when the final snapshot never arrived.
+	Final bool `json:"final"`
+}
+
+// ReportArrivals counts the sessions of the run.
+type ReportArrivals struct {
+	Planned     int64 `json:"planned"`
+	Started     int64 `json:"started"`
+	Dropped     int64 `json:"dropped"`
+	Interrupted int64 `json:"interrupted"`
+}
+
+// RequestReport is one request name's (or all requests') results. Latency
+// is from the intended start; ServiceP99Ms from the actual send.
+type RequestReport struct {
+	Name         string  `json:"name,omitempty"`
+	Count        int64   `json:"count"`
+	OK           int64   `json:"ok"`
+	KO           int64   `json:"ko"`
+	RPS          float64 `json:"rps"`
+	P50Ms        float64 `json:"p50Ms"`
+	P90Ms        float64 `json:"p90Ms"`
+	P95Ms        float64 `json:"p95Ms"`
+	P99Ms        float64 `json:"p99Ms"`
+	MaxMs        float64 `json:"maxMs"`
+	MeanMs       float64 `json:"meanMs"`
+	ServiceP99Ms float64 `json:"serviceP99Ms"`
+}
+
+// Report computes the summary of what was sent so far.
+func (s *Summary) Report() Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := Report{
+		Arrivals: ReportArrivals{
+			Planned: s.arrivals.Planned, Started: s.arrivals.Started,
+			Dropped: s.arrivals.Dropped, Interrupted: s.arrivals.Interrupted,
+		},
+		ScheduleLagP99Ms: s.lagP99Ms,
+		PeakRSSBytes:     s.peakRSS,
+		KO:               maps.Clone(s.total.ko),
+		Final:            s.final,
+		Requests:         []RequestReport{},
+	}
+	if s.snapshots > 0 {
+		r.DurationSeconds = s.last.Sub(s.first).Seconds()
+	}
+	r.Total = s.total.report("", r.DurationSeconds)
+	for _, name := range slices.Sorted(maps.Keys(s.requests)) {
+		r.Requests = append(r.Requests, s.requests[name].report(name, r.DurationSeconds))
+	}
+	return r
+}
+
+func (a *requestAcc) report(name string, seconds float64) RequestReport {
+	var ko int64
+	for _, n := range a.ko {
+		ko += n
+	}
+	r := RequestReport{Name: name, Count: a.ok + ko, OK: a.ok, KO: ko}
+	if seconds > 0 {
+		r.RPS = float64(r.Count) / seconds
+	}
+	if a.latency.TotalCount() > 0 {
+		r.P50Ms = ms(a.latency.ValueAtQuantile(50))
+		r.P90Ms = ms(a.latency.ValueAtQuantile(90))
+		r.P95Ms = ms(a.latency.ValueAtQuantile(95))
+		r.P99Ms = ms(a.latency.ValueAtQuantile(99))
+		r.MaxMs = ms(a.latency.Max())
+		r.MeanMs = a.latency.Mean() / 1000
+	}
+	if a.service.TotalCount() > 0 {
+		r.ServiceP99Ms = ms(a.service.ValueAtQuantile(99))
+	}
+	return r
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// WriteText prints the report as a table, then the arrivals and the
+// failures by reason.
+func (r Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "name\tcount\tok\tko\trps\tp50\tp90\tp95\tp99\tmax\tmean\tservice p99\t")
+	row := func(q RequestReport, name string) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			name, q.Count, q.OK, q.KO, q.RPS, q.P50Ms, q.P90Ms, q.P95Ms, q.P99Ms, q.MaxMs, q.MeanMs, q.ServiceP99Ms)
+	}
+	for _, q := range r.Requests {
+		row(q, q.Name)
+	}
+	row(r.Total, "TOTAL")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "latencies in ms, from the intended start; duration %.2fs\n", r.DurationSeconds)
+	fmt.Fprintf(w, "arrivals: planned %d, started %d, dropped %d, interrupted %d\n",
+		r.Arrivals.Planned, r.Arrivals.Started, r.Arrivals.Dropped, r.Arrivals.Interrupted)
+	fmt.Fprintf(w, "schedule lag p99 (worst second): %.3f ms; peak RSS: %.1f MiB\n",
+		r.ScheduleLagP99Ms, float64(r.PeakRSSBytes)/(1<<20))
+	if len(r.KO) > 0 {
+		reasons := make([]string, 0, len(r.KO))
+		for _, k := range slices.Sorted(maps.Keys(r.KO)) {
+			reasons = append(reasons, fmt.Sprintf("%s %d", k, r.KO[k]))
+		}
+		fmt.Fprintf(w, "ko: %s\n", strings.Join(reasons, ", "))
+	}
+	if !r.Final {
+		fmt.Fprintln(w, "WARNING: the final snapshot is missing; the results are incomplete")
+	}
+	return nil
+}
+
+var _ Sink = (*Summary)(nil)

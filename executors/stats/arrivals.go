@@ -1,0 +1,84 @@
+package stats
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
+)
+
+// Arrivals counts sessions for wire.Arrivals. Every counter is an atomic, so
+// the scheduler and the sessions update them without locks; Collect swaps
+// each to zero (an event racing with Collect lands in one interval or the
+// next, never in both or neither).
+type Arrivals struct {
+	planned, started, dropped, interrupted, completed atomic.Int64
+	droppedTotal                                      atomic.Int64
+}
+
+// Planned counts arrivals due by schedule.
+func (a *Arrivals) Planned(n int64) { a.planned.Add(n) }
+
+// Started counts sessions started.
+func (a *Arrivals) Started(n int64) { a.started.Add(n) }
+
+// Dropped counts arrivals that could not start.
+func (a *Arrivals) Dropped(n int64) {
+	a.dropped.Add(n)
+	a.droppedTotal.Add(n)
+}
+
+// Interrupted counts sessions cut at the end of gracefulStop.
+func (a *Arrivals) Interrupted(n int64) { a.interrupted.Add(n) }
+
+// Completed counts sessions that ran to their end.
+func (a *Arrivals) Completed(n int64) { a.completed.Add(n) }
+
+// DroppedTotal is every arrival dropped since the start, for health.
+func (a *Arrivals) DroppedTotal() int64 { return a.droppedTotal.Load() }
+
+// Collect returns the counts since the previous call.
+func (a *Arrivals) Collect() wire.Arrivals {
+	return wire.Arrivals{
+		Planned:     a.planned.Swap(0),
+		Started:     a.started.Swap(0),
+		Dropped:     a.dropped.Swap(0),
+		Interrupted: a.interrupted.Swap(0),
+		Completed:   a.completed.Swap(0),
+	}
+}
+
+// Lag is the histogram of schedule lag: how late sessions started versus
+// their intended instant. It is safe for concurrent use; its writer is
+// usually the one scheduling goroutine, so its lock is uncontended.
+type Lag struct {
+	mu   sync.Mutex
+	hist *hdrhistogram.Histogram
+}
+
+// NewLag returns an empty Lag.
+func NewLag() *Lag { return &Lag{hist: NewHistogram()} }
+
+// Record adds one lag.
+func (l *Lag) Record(d time.Duration) {
+	v := Micros(d)
+	l.mu.Lock()
+	_ = l.hist.RecordValue(v) // clamped into range
+	l.mu.Unlock()
+}
+
+// CollectP99Ms returns the p99 lag in milliseconds since the previous call
+// (0 when nothing was recorded) and starts a new interval.
+func (l *Lag) CollectP99Ms() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.hist.TotalCount() == 0 {
+		return 0
+	}
+	p99 := l.hist.ValueAtQuantile(99)
+	l.hist.Reset()
+	return float64(p99) / 1000
+}
