@@ -52,8 +52,9 @@ apt_install() {
 }
 
 # go_tool_env runs a Go command outside any workspace: the repo's go.work
-# must not leak into tool builds.
-go_tool_env() { env GOWORK=off "$@"; }
+# must not leak into tool builds. Niced: tool builds take minutes of CPU
+# that tests running alongside need more.
+go_tool_env() { nice -n 10 env GOWORK=off "$@"; }
 
 # http_code prints the HTTP status of a GET (000 when nothing answers).
 http_code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true; }
@@ -239,7 +240,7 @@ build_ferretdb() {
 		# Without a version file the binary panics at start.
 		echo "$FERRETDB_VERSION" >src/build/version/version.txt
 		cd src
-		go build -o "$CACHE/ferretdb" ./cmd/ferretdb
+		nice -n 10 go build -o "$CACHE/ferretdb" ./cmd/ferretdb
 	) >>"$log" 2>&1
 }
 
