@@ -21,7 +21,7 @@ func Classify(err error) stats.Reason {
 	switch {
 	case err == nil:
 		return stats.OK
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+	case errors.Is(err, errPoolTimeout), errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return stats.Timeout

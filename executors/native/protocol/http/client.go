@@ -1,13 +1,14 @@
 // Package http is the native injector's HTTP client layer. HTTP/1.1 goes
-// through fasthttp's connection pools (keep-alive, one pool per target host)
-// with a round trip of our own on top of them, so that the service time
-// starts when a connection is in hand and the request is written, not while
-// it waits for a free connection; HTTP/2 (over TLS, or h2c with prior
+// through keep-alive pools of our own (one per target host, see hostPool),
+// with fasthttp writing requests and parsing responses, so that the service
+// time starts when a connection is in hand and the request is written, not
+// while it waits for a free connection; HTTP/2 (over TLS, or h2c with prior
 // knowledge) goes through golang.org/x/net/http2. Both share the redirect
 // policy, the per-session cookie jar and the error classification.
 package http
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -63,7 +64,7 @@ type Client struct {
 	conns *connSet
 
 	mu    sync.Mutex
-	hosts map[string]*fasthttp.HostClient // by "scheme://host"
+	hosts map[string]*hostPool // by "scheme://host"
 	h2    *http2.Transport
 }
 
@@ -80,7 +81,7 @@ func NewClient(opts Options) *Client {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "loadfleet"
 	}
-	c := &Client{opts: opts, tls: cfg, conns: newConnSet(), hosts: map[string]*fasthttp.HostClient{}}
+	c := &Client{opts: opts, tls: cfg, conns: newConnSet(), hosts: map[string]*hostPool{}}
 	if opts.HTTP2 {
 		c.h2 = c.newH2Transport()
 	}
@@ -94,6 +95,11 @@ func (c *Client) OpenConnections() int64 { return c.conns.open.Load() }
 // refuses new ones: requests in flight fail at once. It is the hard stop at
 // the end of gracefulStop.
 func (c *Client) CloseAll() {
+	c.mu.Lock()
+	for _, hp := range c.hosts {
+		hp.closeAll()
+	}
+	c.mu.Unlock()
 	c.conns.closeAll()
 	if c.h2 != nil {
 		c.h2.CloseIdleConnections()
@@ -137,8 +143,8 @@ type Exchange struct {
 	h2Body   []byte
 	scratch  []byte
 
-	lastKey []byte
-	lastHC  *fasthttp.HostClient
+	lastKey  []byte
+	lastPool *hostPool
 }
 
 // ResponseBody is the final response body, valid until the next Do.
@@ -200,19 +206,19 @@ func (c *Client) doH1(x *Exchange) error {
 	}
 	for {
 		uri := req.URI()
-		hc, err := c.hostClient(x, uri.Scheme(), uri.Host())
+		hp, err := c.hostPool(x, uri.Scheme(), uri.Host())
 		if err != nil {
 			return err
 		}
 		// An empty jar (the common case) costs nothing.
 		req.Header.Del("Cookie")
 		if x.Jar != nil && x.Jar.Len() > 0 {
-			x.scratch = x.Jar.AppendHeader(x.scratch[:0], hostname(uri.Host()), string(uri.Path()), hc.IsTLS, time.Now())
+			x.scratch = x.Jar.AppendHeader(x.scratch[:0], hostname(uri.Host()), string(uri.Path()), hp.tls != nil, time.Now())
 			if len(x.scratch) > 0 {
 				req.Header.SetBytesV("Cookie", x.scratch)
 			}
 		}
-		if err := c.roundTrip(hc, x, deadline); err != nil {
+		if err := c.roundTrip(hp, x, deadline); err != nil {
 			return err
 		}
 		x.Status = x.resp.StatusCode()
@@ -244,92 +250,94 @@ func (c *Client) doH1(x *Exchange) error {
 	}
 }
 
-// roundTrip is fasthttp's transport with the timing we need: the service
-// time starts once a connection is in hand. Pooling, buffers and
-// keep-alive are fasthttp's.
-func (c *Client) roundTrip(hc *fasthttp.HostClient, x *Exchange, deadline time.Time) error {
-	timeout := time.Until(deadline)
-	if timeout <= 0 {
-		return fasthttp.ErrTimeout
+// roundTrip sends one request over a pooled connection, with the timing we
+// need: the service time starts once a connection is in hand. fasthttp
+// writes the request and parses the response; the pool is ours (see
+// hostPool).
+func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error {
+	if time.Until(deadline) <= 0 {
+		return errPoolTimeout
 	}
-	cc, err := hc.AcquireConn(timeout, false)
+	pc, err := hp.get(deadline)
 	if err != nil {
 		return err
 	}
-	conn := cc.Conn()
 	sent := time.Now()
 	if x.Sent.IsZero() {
 		x.Sent = sent
 	}
-	tc := underlying(conn)
-	var w0, r0 int64
-	if tc != nil {
-		w0, r0 = tc.written, tc.read
-	}
+	// The counters are read before the connection goes back to the pool,
+	// where another request may take it at once.
+	w0, r0 := pc.tracked.written, pc.tracked.read
 	account := func() {
-		if tc != nil {
-			x.BytesSent += tc.written - w0
-			x.BytesReceived += tc.read - r0
-		}
+		x.BytesSent += pc.tracked.written - w0
+		x.BytesReceived += pc.tracked.read - r0
 	}
-	if err := conn.SetDeadline(deadline); err != nil {
-		hc.CloseConn(cc)
+	if err := pc.conn.SetDeadline(deadline); err != nil {
+		hp.discard(pc)
 		return err
 	}
-	bw := hc.AcquireWriter(conn)
-	err = x.req.Write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	hc.ReleaseWriter(bw)
-	if err != nil {
+	if err := writeRequest(&x.req, pc.conn); err != nil {
 		account()
-		hc.CloseConn(cc)
+		hp.discard(pc)
 		return err
 	}
 	x.resp.Reset()
 	x.resp.SkipBody = x.req.Header.IsHead()
-	br := hc.AcquireReader(conn)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(pc.conn)
 	err = x.resp.Read(br)
-	hc.ReleaseReader(br)
+	// Bytes left over mean a response we did not frame: the connection's
+	// state is unknown.
+	clean := br.Buffered() == 0
+	br.Reset(nil)
+	readers.Put(br)
 	account()
-	if err != nil {
-		hc.CloseConn(cc)
+	if err != nil || !clean || x.resp.ConnectionClose() {
+		hp.discard(pc)
 		return err
 	}
-	if x.resp.ConnectionClose() {
-		hc.CloseConn(cc)
-	} else {
-		hc.ReleaseConn(cc)
-	}
+	hp.put(pc, time.Since(sent))
 	return nil
 }
 
-// hostClient returns the pool of scheme://host, remembering the last one in
+func writeRequest(req *fasthttp.Request, conn net.Conn) error {
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+	return err
+}
+
+// hostPool returns the pool of scheme://host, remembering the last one in
 // the exchange so that the steady state takes no lock.
-func (c *Client) hostClient(x *Exchange, scheme, host []byte) (*fasthttp.HostClient, error) {
+func (c *Client) hostPool(x *Exchange, scheme, host []byte) (*hostPool, error) {
 	key := x.scratch[:0]
 	key = append(append(append(key, scheme...), "://"...), host...)
-	if x.lastHC != nil && bytes.Equal(key, x.lastKey) {
-		return x.lastHC, nil
+	if x.lastPool != nil && bytes.Equal(key, x.lastKey) {
+		return x.lastPool, nil
 	}
 	isTLS := string(scheme) == "https"
 	if !isTLS && string(scheme) != "http" || len(host) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrBadURL, key)
 	}
 	c.mu.Lock()
-	hc := c.hosts[string(key)]
-	if hc == nil {
-		hc = c.newHostClient(string(host), isTLS)
-		c.hosts[string(key)] = hc
+	hp := c.hosts[string(key)]
+	if hp == nil {
+		hp = c.newHostPool(string(host), isTLS)
+		c.hosts[string(key)] = hp
 	}
 	c.mu.Unlock()
 	x.lastKey = append(x.lastKey[:0], key...)
-	x.lastHC = hc
-	return hc, nil
+	x.lastPool = hp
+	return hp, nil
 }
 
-func (c *Client) newHostClient(host string, isTLS bool) *fasthttp.HostClient {
+func (c *Client) newHostPool(host string, isTLS bool) *hostPool {
 	addr := host
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		if isTLS {
@@ -338,30 +346,17 @@ func (c *Client) newHostClient(host string, isTLS bool) *fasthttp.HostClient {
 			addr = net.JoinHostPort(host, "80")
 		}
 	}
-	maxConns := c.opts.MaxConnsPerHost
-	if maxConns <= 0 {
-		maxConns = 1 << 30
+	var cfg *tls.Config
+	if isTLS {
+		cfg = c.tls.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = hostname([]byte(host))
+		}
 	}
-	return &fasthttp.HostClient{
-		Addr:     addr,
-		Name:     c.opts.UserAgent,
-		IsTLS:    isTLS,
-		MaxConns: maxConns,
-		// Waiting for a free connection is bounded by the request timeout.
-		MaxConnWaitTimeout: time.Hour,
-		TLSConfig:          c.tls,
-		// LIFO: taking a connection is O(1) (fasthttp's FIFO shifts the
-		// whole idle list, which turns a burst of connections into a
-		// collapse), and the hottest connections stay in use while the
-		// idle surplus ages out.
-		ConnPoolStrategy: fasthttp.LIFO,
-		// No hidden retries: a load test reports what happened.
-		MaxIdemponentCallAttempts: 1,
-		DisablePathNormalizing:    true,
-		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
-			return c.conns.dial(context.Background(), "tcp", addr, timeout)
-		},
+	dial := func(addr string, timeout time.Duration) (*trackedConn, error) {
+		return c.conns.dial(context.Background(), "tcp", addr, timeout)
 	}
+	return newHostPool(addr, cfg, c.opts.MaxConnsPerHost, dial)
 }
 
 func (c *Client) newH2Transport() *http2.Transport {

@@ -351,3 +351,59 @@ func TestMaxConnsPerHostQueuesWithoutCountingTheWaitAsService(t *testing.T) {
 		t.Errorf("last send %v after start with %d connections", lastSent, c.OpenConnections())
 	}
 }
+
+// A slow target must get new connections at once: requests that would wait
+// for a busy connection longer than a dial takes are not queued behind it.
+func TestSlowTargetGetsAConnectionPerConcurrentRequest(t *testing.T) {
+	const concurrent = 40
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		time.Sleep(300 * time.Millisecond)
+	}))
+	defer srv.Close()
+	c := NewClient(Options{})
+	// One request first, so the pool knows the target holds a connection
+	// for 300 ms.
+	if err := c.Do(context.Background(), get(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	errs := make(chan error, concurrent)
+	for range concurrent {
+		go func() { errs <- c.Do(context.Background(), get(srv.URL)) }()
+	}
+	for range concurrent {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if took := time.Since(start); took > 550*time.Millisecond || c.OpenConnections() < concurrent {
+		t.Errorf("%d requests of 300 ms took %v over %d connections", concurrent, took, c.OpenConnections())
+	}
+}
+
+// A fast target is served by the connections already open: a burst of
+// requests against a target that answers in microseconds must not dial a
+// connection per request (dials cost the injector more than waiting).
+func TestFastTargetBurstReusesConnections(t *testing.T) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {}))
+	defer srv.Close()
+	c := NewClient(Options{})
+	for range 50 { // warm: the pool learns the service and dial times
+		if err := c.Do(context.Background(), get(srv.URL)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const burst = 400
+	errs := make(chan error, burst)
+	for range burst {
+		go func() { errs <- c.Do(context.Background(), get(srv.URL)) }()
+	}
+	for range burst {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if open := c.OpenConnections(); open > burst/2 {
+		t.Errorf("a burst of %d requests opened %d connections", burst, open)
+	}
+}

@@ -1,0 +1,304 @@
+package http
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// errPoolTimeout is a request that timed out waiting for a connection.
+var errPoolTimeout = errors.New("timed out waiting for a connection")
+
+const (
+	// bufferSize is the read and write buffer of a request in flight; the
+	// read buffer also bounds a response's header block.
+	bufferSize = 4096
+	// idleTimeout retires idle connections before typical servers do
+	// (their keep-alive timeouts are 5 s and up), so a reused connection
+	// is rarely one the server is closing.
+	idleTimeout = 4 * time.Second
+	// stallAfter is how long without a connection coming back makes the
+	// pool dial regardless of its estimates.
+	stallAfter = time.Millisecond
+	// dialFactor weighs a dial against waiting: a dial costs far more CPU
+	// than its wall time shows, CPU that every other session then waits for.
+	dialFactor = 20
+	// ewmaWeight smooths the service and dial time estimates.
+	ewmaWeight = 0.1
+)
+
+// pconn is a pooled HTTP/1.1 connection. Its buffers are taken from pools
+// per request, so idle connections cost no buffer memory.
+type pconn struct {
+	conn     net.Conn
+	tracked  *trackedConn
+	idleFrom time.Time
+}
+
+// waiter is a request waiting for a connection; its channel receives
+// exactly one grant.
+type waiter struct {
+	grant chan grant
+}
+
+type grant struct {
+	pc  *pconn
+	err error
+}
+
+// hostPool is the keep-alive pool of one scheme://host.
+//
+// A request takes the most recently used idle connection. Without one, it
+// waits in line, and the pool dials only when waiting is expected to take
+// longer than dialing: the expected wait is the waiters ahead divided by
+// the connections in use, times the service time, and it is at least the
+// time since a connection was last returned (a stalled server returns
+// none). This is what keeps a fast target from collapsing the injector: at
+// tens of thousands of arrivals per second a connection comes back every
+// few microseconds, far sooner than a dial (which costs more CPU than a
+// request), so a burst of arrivals is served by the connections already
+// open instead of by a storm of dials that would make the burst worse. A
+// slow target, whose connections come back rarely, gets new connections at
+// once.
+type hostPool struct {
+	addr     string
+	tls      *tls.Config // nil for http
+	dial     func(addr string, timeout time.Duration) (*trackedConn, error)
+	maxConns int
+
+	mu       sync.Mutex
+	idle     []*pconn
+	waiters  []*waiter // oldest first
+	open     int       // connections open or being dialed
+	dialing  int
+	returned time.Time     // when a connection last came back
+	service  time.Duration // EWMA of how long a request holds a connection
+	dialTime time.Duration // EWMA of a dial (and TLS handshake)
+	closed   bool
+}
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufferSize) }}
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufferSize) }}
+
+func newHostPool(addr string, tlsConfig *tls.Config, maxConns int, dial func(string, time.Duration) (*trackedConn, error)) *hostPool {
+	if maxConns <= 0 {
+		maxConns = 1 << 30
+	}
+	return &hostPool{addr: addr, tls: tlsConfig, dial: dial, maxConns: maxConns, returned: time.Now()}
+}
+
+// get returns a connection, waiting at most until deadline.
+func (p *hostPool) get(deadline time.Time) (*pconn, error) {
+	p.mu.Lock()
+	if pc := p.takeIdleLocked(); pc != nil {
+		p.mu.Unlock()
+		return pc, nil
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	w := &waiter{grant: make(chan grant, 1)}
+	p.waiters = append(p.waiters, w)
+	p.maybeDialLocked(deadline)
+	p.mu.Unlock()
+
+	if g, ok := p.await(w, deadline); ok {
+		return g.pc, g.err
+	}
+	p.mu.Lock()
+	if p.removeWaiterLocked(w) {
+		p.mu.Unlock()
+		return nil, errPoolTimeout
+	}
+	p.mu.Unlock()
+	// Granted while timing out: give the connection to the next in line.
+	if g := <-w.grant; g.pc != nil {
+		p.put(g.pc, 0)
+	}
+	return nil, errPoolTimeout
+}
+
+// await waits for w's grant until deadline. While it waits it asks again
+// whether to dial, once per dial time: a server that stops returning
+// connections must not leave the line waiting for returns that never come.
+func (p *hostPool) await(w *waiter, deadline time.Time) (grant, bool) {
+	timer := time.NewTimer(0)
+	<-timer.C
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		recheck := max(10*p.dialTime, stallAfter)
+		p.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			return grant{}, false
+		}
+		timer.Reset(min(left, recheck))
+		select {
+		case g := <-w.grant:
+			return g, true
+		case <-timer.C:
+		}
+		p.mu.Lock()
+		p.maybeDialLocked(deadline)
+		p.mu.Unlock()
+	}
+}
+
+// takeIdleLocked pops the most recently used idle connection, closing
+// those idle too long.
+func (p *hostPool) takeIdleLocked() *pconn {
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		pc := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if time.Since(pc.idleFrom) < idleTimeout {
+			return pc
+		}
+		p.open--
+		_ = pc.conn.Close()
+	}
+	return nil
+}
+
+// maybeDialLocked starts a dial when a waiter would otherwise wait longer
+// than a dial takes.
+func (p *hostPool) maybeDialLocked(deadline time.Time) {
+	if len(p.waiters) <= p.dialing || p.open >= p.maxConns {
+		return
+	}
+	inUse := p.open - p.dialing - len(p.idle)
+	if inUse > 0 {
+		ahead := time.Duration(len(p.waiters) - p.dialing)
+		wait := ahead * p.service / time.Duration(inUse)
+		// Silence longer than stallAfter means the estimate is stale; it is
+		// generous because an injector busy on one CPU can itself delay a
+		// return by a few hundred microseconds.
+		stalled := time.Since(p.returned) > max(stallAfter, 10*p.dialTime)
+		if wait < dialFactor*p.dialTime && !stalled {
+			return
+		}
+	}
+	p.open++
+	p.dialing++
+	go p.dialFor(deadline)
+}
+
+func (p *hostPool) dialFor(deadline time.Time) {
+	began := time.Now()
+	pc, err := p.connect(deadline)
+	p.mu.Lock()
+	p.dialing--
+	if err != nil {
+		p.open--
+		// The oldest waiter learns why (a refused connection fails fast
+		// rather than waiting out its timeout); the others get dials of
+		// their own.
+		if len(p.waiters) > 0 {
+			w := p.popWaiterLocked()
+			w.grant <- grant{err: err}
+		}
+		p.maybeDialLocked(deadline)
+		p.mu.Unlock()
+		return
+	}
+	p.dialTime = ewma(p.dialTime, time.Since(began))
+	p.mu.Unlock()
+	p.put(pc, 0)
+}
+
+func (p *hostPool) connect(deadline time.Time) (*pconn, error) {
+	tc, err := p.dial(p.addr, time.Until(deadline))
+	if err != nil {
+		return nil, err
+	}
+	pc := &pconn{conn: tc, tracked: tc}
+	if p.tls == nil {
+		return pc, nil
+	}
+	tlsConn := tls.Client(tc, p.tls)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
+		_ = tc.Close()
+		return nil, err
+	}
+	pc.conn = tlsConn
+	return pc, nil
+}
+
+// put returns a connection that finished a request which held it for
+// held (0 for a connection that carried none).
+func (p *hostPool) put(pc *pconn, held time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if held > 0 {
+		p.service = ewma(p.service, held)
+	}
+	p.returned = time.Now()
+	if p.closed {
+		p.open--
+		_ = pc.conn.Close()
+		return
+	}
+	if len(p.waiters) > 0 {
+		p.popWaiterLocked().grant <- grant{pc: pc}
+		return
+	}
+	pc.idleFrom = p.returned
+	p.idle = append(p.idle, pc)
+}
+
+// discard closes a connection that cannot be reused.
+func (p *hostPool) discard(pc *pconn) {
+	_ = pc.conn.Close()
+	p.mu.Lock()
+	p.open--
+	p.maybeDialLocked(time.Now().Add(time.Minute))
+	p.mu.Unlock()
+}
+
+// closeAll closes the idle connections and fails the waiters; connections
+// in use are cut by the connSet.
+func (p *hostPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for _, pc := range p.idle {
+		_ = pc.conn.Close()
+	}
+	p.open -= len(p.idle)
+	p.idle = nil
+	for len(p.waiters) > 0 {
+		p.popWaiterLocked().grant <- grant{err: net.ErrClosed}
+	}
+}
+
+func (p *hostPool) popWaiterLocked() *waiter {
+	w := p.waiters[0]
+	p.waiters[0] = nil
+	p.waiters = p.waiters[1:]
+	return w
+}
+
+func (p *hostPool) removeWaiterLocked(w *waiter) bool {
+	for i, x := range p.waiters {
+		if x == w {
+			p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+func ewma(prev, sample time.Duration) time.Duration {
+	if prev == 0 {
+		return sample
+	}
+	return prev + time.Duration(ewmaWeight*float64(sample-prev))
+}
