@@ -20,6 +20,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/loadfleet/loadfleet/executors/runtime"
+	"github.com/loadfleet/loadfleet/executors/stats"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
@@ -59,7 +60,7 @@ func (o *outcome) add(t *testing.T, iv runtime.Interval) {
 			into map[string]*hdrhistogram.Histogram
 			enc  []byte
 		}{{o.latency, rs.Latency}, {o.service, rs.Service}} {
-			dec, err := hdrhistogram.Decode(h.enc)
+			dec, err := stats.DecodeHistogram(h.enc)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/loadfleet/loadfleet/executors/stats"
 
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
@@ -116,26 +117,13 @@ func (a *requestAcc) add(rs wire.RequestStats) error {
 		if len(h.enc) == 0 {
 			continue
 		}
-		decoded, err := decodeHistogram(h.enc)
+		decoded, err := stats.DecodeHistogram(h.enc)
 		if err != nil {
 			return err
 		}
 		h.into.Merge(decoded)
 	}
 	return nil
-}
-
-// decodeHistogram decodes a V2 compressed histogram held either as the
-// base64 text hdrhistogram-go's Encode returns, or as the raw bytes under it.
-func decodeHistogram(enc []byte) (*hdrhistogram.Histogram, error) {
-	h, err := hdrhistogram.Decode(enc)
-	if err == nil {
-		return h, nil
-	}
-	if raw, rawErr := hdrhistogram.Decode([]byte(base64.StdEncoding.EncodeToString(enc))); rawErr == nil {
-		return raw, nil
-	}
-	return nil, fmt.Errorf("decode histogram: %w", err)
 }
 
 // Close does nothing: the summary lives in memory.

@@ -318,10 +318,10 @@ func (q *Request) encode(w *window) (wire.RequestStats, bool, error) {
 		}
 	}
 	var err error
-	if rs.Latency, err = w.latency.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+	if rs.Latency, err = EncodeHistogram(w.latency); err != nil {
 		return rs, false, fmt.Errorf("encode latency of %q: %w", q.name, err)
 	}
-	if rs.Service, err = w.service.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err != nil {
+	if rs.Service, err = EncodeHistogram(w.service); err != nil {
 		return rs, false, fmt.Errorf("encode service time of %q: %w", q.name, err)
 	}
 	return rs, true, nil

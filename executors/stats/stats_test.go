@@ -11,7 +11,7 @@ import (
 
 func decode(t *testing.T, b []byte) *hdrhistogram.Histogram {
 	t.Helper()
-	h, err := hdrhistogram.Decode(b)
+	h, err := DecodeHistogram(b)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/loadfleet/loadfleet/executors/runtime"
+	"github.com/loadfleet/loadfleet/executors/stats"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
@@ -102,7 +103,7 @@ func (t *Tool) Collect() runtime.Interval {
 	t.collects++
 	iv := runtime.Interval{Arrivals: t.pending, Health: wire.Health{ActiveSessions: 1, ScheduleLagP99Ms: 0.5}}
 	if t.ok > 0 {
-		enc, err := t.latency.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		enc, err := stats.EncodeHistogram(t.latency)
 		if err != nil {
 			panic(err) // cannot happen with an in-range histogram
 		}
