@@ -16,33 +16,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/loadfleet/loadfleet/services/gitsource/gitsourcetest"
 )
 
 const (
-	httpBackend     = "/usr/lib/git-core/git-http-backend"
 	privateUser     = "ci"
 	privatePassword = "s3cret-pa55word"
 	bigFileSize     = 4 << 20
 )
 
-// requireGit fails under CI and skips elsewhere when git or its smart HTTP
-// backend is missing.
-func requireGit(t *testing.T) {
-	t.Helper()
-	missing := ""
-	if _, err := exec.LookPath("git"); err != nil {
-		missing = "git"
-	} else if _, err := os.Stat(httpBackend); err != nil {
-		missing = httpBackend
-	}
-	if missing == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing (Debian package git)", missing)
-	}
-	t.Skipf("%s is missing (Debian package git)", missing)
-}
+func requireGit(t *testing.T) { gitsourcetest.RequireGit(t) }
 
 // request is one request the git server saw.
 type request struct {
@@ -134,7 +118,7 @@ func (s *gitServer) serve(w http.ResponseWriter, r *http.Request) {
 		}}
 	}
 	h := &cgi.Handler{
-		Path:   httpBackend,
+		Path:   gitsourcetest.HTTPBackend,
 		Env:    []string{"GIT_PROJECT_ROOT=" + s.root, "GIT_HTTP_EXPORT_ALL=1"},
 		Stderr: io.Discard, // "Not a git repository" for the missing-repository case
 	}
