@@ -18,9 +18,9 @@ import (
 	"time"
 
 	nativehttp "github.com/loadfleet/loadfleet/executors/native/protocol/http"
-	"github.com/loadfleet/loadfleet/executors/native/template"
 	"github.com/loadfleet/loadfleet/executors/stats"
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/template"
 )
 
 // DefaultTimeout is the per-request timeout when the plan sets none.

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	nativehttp "github.com/loadfleet/loadfleet/executors/native/protocol/http"
-	"github.com/loadfleet/loadfleet/executors/native/template"
 	"github.com/loadfleet/loadfleet/executors/stats"
+	"github.com/loadfleet/loadfleet/schemas/template"
 )
 
 // Outcome is how a session ended.

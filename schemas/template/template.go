@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Sentinels of template problems.
@@ -144,11 +145,11 @@ func CompileEscaped(s string, syms *Symbols, esc Escaper) (*Template, error) {
 		case strings.HasPrefix(s[i:], "${"):
 			end := strings.IndexByte(s[i+2:], '}')
 			if end < 0 {
-				return nil, fmt.Errorf("%w: %q: unclosed ${ at offset %d (write $${ for a literal ${)", ErrSyntax, s, i)
+				return nil, fmt.Errorf(`%w: unterminated "${" at character %d: close it with "}", or write "$${" for a literal "${"`, ErrSyntax, utf8.RuneCountInString(s[:i])+1)
 			}
 			seg, err := parseExpr(s[i+2:i+2+end], syms)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %q at offset %d: %w", ErrSyntax, s, i, err)
+				return nil, fmt.Errorf("%w: %w", ErrSyntax, err)
 			}
 			flush()
 			if seg.kind == variable {
@@ -166,46 +167,45 @@ func CompileEscaped(s string, syms *Symbols, esc Escaper) (*Template, error) {
 	return t, nil
 }
 
-func parseExpr(expr string, syms *Symbols) (segment, error) {
-	expr = strings.TrimSpace(expr)
+// parseExpr parses what stands between ${ and }. The plan validator and the
+// injector both call it, so a plan that validates renders.
+func parseExpr(raw string, syms *Symbols) (segment, error) {
+	expr := strings.TrimSpace(raw)
 	open := strings.IndexByte(expr, '(')
 	if open < 0 {
-		if expr == "" {
-			return segment{}, errors.New("empty ${}")
+		if expr == "" || strings.ContainsAny(expr, "${}) \t") {
+			return segment{}, fmt.Errorf("invalid variable name %q in ${%s}", raw, raw)
 		}
 		return segment{kind: variable, text: expr, slot: syms.Slot(expr)}, nil
 	}
 	if !strings.HasSuffix(expr, ")") {
-		return segment{}, fmt.Errorf("malformed call %q", expr)
+		return segment{}, fmt.Errorf(`missing ")" in ${%s}`, raw)
 	}
 	name, args := strings.TrimSpace(expr[:open]), strings.TrimSpace(expr[open+1:len(expr)-1])
 	switch name {
 	case "uuid", "session":
 		if args != "" {
-			return segment{}, fmt.Errorf("%s() takes no arguments", name)
+			return segment{}, fmt.Errorf("%s() takes no arguments, in ${%s}", name, raw)
 		}
 		if name == "uuid" {
 			return segment{kind: uuidFunc}, nil
 		}
 		return segment{kind: sessionFunc}, nil
 	case "randomInt":
-		return parseRandomInt(args)
+		return parseRandomInt(args, raw)
 	}
-	return segment{}, fmt.Errorf("unknown function %q (want uuid(), session() or randomInt(MIN,MAX))", name)
+	return segment{}, fmt.Errorf("unknown function %q in ${%s}; known: uuid(), session(), randomInt(MIN,MAX)", name, raw)
 }
 
-func parseRandomInt(args string) (segment, error) {
+func parseRandomInt(args, raw string) (segment, error) {
 	a, b, ok := strings.Cut(args, ",")
-	if !ok {
-		return segment{}, errors.New("randomInt takes two integers: randomInt(MIN,MAX)")
-	}
 	lo, err1 := strconv.ParseInt(strings.TrimSpace(a), 10, 64)
 	hi, err2 := strconv.ParseInt(strings.TrimSpace(b), 10, 64)
-	if err1 != nil || err2 != nil {
-		return segment{}, fmt.Errorf("randomInt(%s): bounds must be integers", args)
+	if !ok || err1 != nil || err2 != nil {
+		return segment{}, fmt.Errorf("randomInt needs two integers, MIN and MAX, in ${%s}", raw)
 	}
 	if lo > hi {
-		return segment{}, fmt.Errorf("randomInt(%s): MIN is greater than MAX", args)
+		return segment{}, fmt.Errorf("randomInt MIN %d is greater than MAX %d in ${%s}", lo, hi, raw)
 	}
 	// hi-lo+1 wraps to 0 exactly for the full int64 range, which Render
 	// treats as "any int64".
