@@ -169,24 +169,53 @@ func (p *hostPool) takeIdleLocked() *pconn {
 // maybeDialLocked starts a dial when a waiter would otherwise wait longer
 // than a dial takes.
 func (p *hostPool) maybeDialLocked(deadline time.Time) {
-	if len(p.waiters) <= p.dialing || p.open >= p.maxConns {
+	if p.open >= p.maxConns {
 		return
 	}
-	inUse := p.open - p.dialing - len(p.idle)
-	if inUse > 0 {
-		ahead := time.Duration(len(p.waiters) - p.dialing)
-		wait := ahead * p.service / time.Duration(inUse)
-		// Silence longer than stallAfter means the estimate is stale; it is
-		// generous because an injector busy on one CPU can itself delay a
-		// return by a few hundred microseconds.
-		stalled := time.Since(p.returned) > max(stallAfter, 10*p.dialTime)
-		if wait < dialFactor*p.dialTime && !stalled {
-			return
-		}
+	state := poolState{
+		waiters:     len(p.waiters),
+		dialing:     p.dialing,
+		inUse:       p.open - p.dialing - len(p.idle),
+		service:     p.service,
+		dialTime:    p.dialTime,
+		sinceReturn: time.Since(p.returned),
+	}
+	if !state.worthDialing() {
+		return
 	}
 	p.open++
 	p.dialing++
 	go p.dialFor(deadline)
+}
+
+// poolState is what the dial decision looks at.
+type poolState struct {
+	waiters, dialing, inUse int
+	service, dialTime       time.Duration // EWMA estimates
+	sinceReturn             time.Duration // since a connection last came back
+}
+
+// worthDialing says whether the waiters not yet covered by a dial would
+// wait longer for a returning connection than for a new one.
+func (s poolState) worthDialing() bool {
+	if s.waiters <= s.dialing {
+		return false
+	}
+	if s.inUse <= 0 {
+		return true
+	}
+	ahead := time.Duration(s.waiters - s.dialing)
+	wait := ahead * s.service / time.Duration(s.inUse)
+	if wait >= dialFactor*s.dialTime {
+		return true
+	}
+	// Silence longer than stallAfter means the estimate may be stale; it
+	// is generous because an injector busy on one CPU can itself delay a
+	// return by a few hundred microseconds. A silence may be a stalled
+	// server or only a busy machine, so it earns one dial at a time, never
+	// one per waiter.
+	stalled := s.sinceReturn > max(stallAfter, 10*s.dialTime)
+	return stalled && s.dialing == 0
 }
 
 func (p *hostPool) dialFor(deadline time.Time) {
