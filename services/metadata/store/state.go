@@ -1,0 +1,47 @@
+package store
+
+import "slices"
+
+// State is a run's place in its life.
+type State string
+
+// The states of a run.
+const (
+	Queued     State = "queued"
+	Scheduling State = "scheduling"
+	Starting   State = "starting"
+	Running    State = "running"
+	Stopping   State = "stopping"
+	Reporting  State = "reporting"
+	Passed     State = "passed"
+	Failed     State = "failed"
+	Aborted    State = "aborted"
+	Errored    State = "errored"
+)
+
+// States lists every state in life order.
+var States = []State{Queued, Scheduling, Starting, Running, Stopping, Reporting, Passed, Failed, Aborted, Errored}
+
+// next is the state machine: the states each state may move to. Any live
+// state may error or stop (an abort goes through stopping so executors are
+// stopped and what they measured is reported); reporting decides the
+// verdict.
+var next = map[State][]State{
+	Queued:     {Scheduling, Aborted, Errored},
+	Scheduling: {Starting, Stopping, Errored},
+	Starting:   {Running, Stopping, Errored},
+	Running:    {Stopping, Errored},
+	Stopping:   {Reporting, Aborted, Errored},
+	Reporting:  {Passed, Failed, Aborted, Errored},
+}
+
+// CanMove says whether a run may go from one state to another.
+func CanMove(from, to State) bool { return slices.Contains(next[from], to) }
+
+// Terminal says whether a state ends a run.
+func (s State) Terminal() bool {
+	return s == Passed || s == Failed || s == Aborted || s == Errored
+}
+
+// Valid says whether s is a known state.
+func (s State) Valid() bool { return slices.Contains(States, s) }
