@@ -6,7 +6,7 @@
 #   scripts/ci-deps.sh stop    [COMPONENT...]   stop what THIS script started
 #   scripts/ci-deps.sh status  [COMPONENT...]   one line per component
 #
-# Components: git (default set), bench (= wrk hey nginx k6), wrk, hey, nginx,
+# Components: git, chromium (default set), bench (= wrk hey nginx k6), wrk, hey, nginx,
 # k6, docker, influxdb, ferretdb. SMTP needs nothing: tests run it in process.
 #
 # Idempotent: binaries are built once into $LOADFLEET_CACHE
@@ -32,7 +32,7 @@ K6_VERSION=v1.8.1
 INFLUXDB_VERSION=v1.8.10
 FERRETDB_VERSION=v1.24.0
 
-DEFAULT_SET=(git)
+DEFAULT_SET=(git chromium docker influxdb ferretdb)
 BENCH_SET=(wrk hey nginx k6)
 
 mkdir -p "$CACHE" "$STATE/pids" "$STATE/logs"
@@ -135,6 +135,8 @@ start_hey() { apt_tool hey hey hey; }
 # nginx-light is Debian's small build; the benchmark starts its own instance
 # with a generated config, so the packaged service is never started here.
 start_nginx() { apt_tool nginx nginx-light nginx; }
+# Headless Chromium renders the HTML report in its UI test.
+start_chromium() { apt_tool chromium chromium chromium; }
 
 start_k6() {
 	local bin="$CACHE/k6" log=/tmp/k6-install.log
@@ -317,9 +319,9 @@ expand() { # expand the argument list: sets become their members
 		case "$c" in
 		bench) printf '%s\n' "${BENCH_SET[@]}" ;;
 		default) printf '%s\n' "${DEFAULT_SET[@]}" ;;
-		git | wrk | hey | nginx | k6 | docker | influxdb | ferretdb | smtp) echo "$c" ;;
+		git | wrk | hey | nginx | k6 | docker | influxdb | ferretdb | smtp | chromium) echo "$c" ;;
 		*)
-			echo "ci-deps: unknown component '$c' (known: git wrk hey nginx k6 docker influxdb ferretdb smtp; sets: default bench)" >&2
+			echo "ci-deps: unknown component '$c' (known: git wrk hey nginx k6 docker influxdb ferretdb smtp chromium; sets: default bench)" >&2
 			return 2
 			;;
 		esac

@@ -30,6 +30,7 @@ var (
 const (
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultDataDir         = "loadfleet-data"
 )
 
 // Config is the configuration of a server process.
@@ -44,6 +45,20 @@ type Config struct {
 	Git gitsource.Config
 	// DisableGit refuses plans with a git source instead of fetching it.
 	DisableGit bool
+
+	// DataDir holds the embedded stores and the local executors' files.
+	DataDir string
+	// PublicURL is how executors and other targets reach this process;
+	// default http://LISTEN_ADDRESS.
+	PublicURL string
+	Store     StoreConfig
+	Series    SeriesConfig
+	// Services are the other targets' addresses (microservices mode).
+	Services ServicesConfig
+	// Locations are where executors run; default one "local" location.
+	Locations []LocationConfig
+	Worker    WorkerConfig
+	Notify    NotifyConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is
@@ -53,6 +68,7 @@ func DefaultConfig() Config {
 		Listen:          DefaultListen,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Validator:       validator.Config{Limits: validator.DefaultLimits()},
+		DataDir:         DefaultDataDir,
 	}
 }
 
@@ -67,6 +83,12 @@ type App struct {
 
 	fetcher   validator.Fetcher
 	validator validator.Validator
+	control   controlPlane
+	// loops run in the background while the app serves (the worker, the
+	// reporting merge, the notification outbox).
+	loops []func(ctx context.Context) error
+	// closers release what the modules opened, in reverse order.
+	closers []func() error
 }
 
 // New builds the modules target needs, in dependency order. It does not
@@ -89,6 +111,7 @@ func New(target string, cfg Config, logger *slog.Logger) (*App, error) {
 			continue
 		}
 		if err := m.init(a); err != nil {
+			_ = a.Close()
 			return nil, fmt.Errorf("start %s: %w", m.name, err)
 		}
 	}
@@ -114,9 +137,22 @@ func (a *App) Serve(ctx context.Context) error {
 	if a.server == nil {
 		return errors.New("app: Serve called before Listen")
 	}
+	a.startLoops(ctx)
 	a.mux.SetReady(true)
 	a.logger.Info("serving", "target", a.target, "addr", a.server.Addr().String())
-	return a.server.Serve(ctx, a.shutdownTimeout())
+	err := a.server.Serve(ctx, a.shutdownTimeout())
+	a.stopLoops()
+	return errors.Join(err, a.Close())
+}
+
+// Close releases what the modules opened (stores, sinks). Serve calls it.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
 }
 
 // Run listens and serves until ctx ends.

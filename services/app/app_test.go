@@ -20,7 +20,10 @@ func TestResolve(t *testing.T) {
 		want   []string
 	}{
 		{"the validator needs the git fetcher first", TargetValidator, []string{moduleGitSource, TargetValidator}},
-		{"all runs every target, each dependency once", TargetAll, []string{moduleGitSource, TargetValidator, TargetAll}},
+		{"the worker needs the store", TargetWorker, []string{moduleStore, TargetWorker}},
+		{"all runs every target, each dependency once, the job and reporting before the worker",
+			TargetAll, []string{moduleGitSource, TargetValidator, moduleStore, TargetMetadata, TargetJob,
+				TargetReporting, TargetWorker, TargetAll}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +83,7 @@ func TestListTargets(t *testing.T) {
 	if err := ListTargets(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"validator  validator, gitsource", "all  all, validator, gitsource", "(gitsource)"} {
+	for _, want := range []string{"validator  validator, gitsource", "worker  worker, store", "(gitsource)", "(store)"} {
 		if !strings.Contains(collapse(b.String()), want) {
 			t.Fatalf("ListTargets printed\n%s\nwant a line with %q", b.String(), want)
 		}
@@ -106,11 +109,34 @@ func TestNewRefusesGitWithoutACacheDir(t *testing.T) {
 	}
 }
 
+// A target whose dependencies run elsewhere needs their addresses, and
+// says which one is missing.
+func TestTargetsNeedTheOthersAddresses(t *testing.T) {
+	for target, missing := range map[string]string{
+		TargetMetadata: "services.validator", TargetWorker: "services.job",
+	} {
+		cfg := DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		if _, err := New(target, cfg, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), missing) {
+			t.Errorf("%s without addresses: err %v, want ErrConfig naming %s", target, err, missing)
+		}
+		cfg.Services = ServicesConfig{Validator: "http://127.0.0.1:1", Job: "http://127.0.0.1:1",
+			Reporting: "http://127.0.0.1:1"}
+		a, err := New(target, cfg, nil)
+		if err != nil {
+			t.Errorf("%s with addresses: %v", target, err)
+			continue
+		}
+		_ = a.Close()
+	}
+}
+
 func TestServerServesTheValidatorAndShutsDownGracefully(t *testing.T) {
-	for _, target := range Targets() {
+	for _, target := range []string{TargetValidator, TargetAll} {
 		t.Run(target, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Listen = "127.0.0.1:0"
+			cfg.DataDir = t.TempDir()
 			cfg.Git = validatortest.GitConfig(t)
 			a, err := New(target, cfg, nil)
 			if err != nil {

@@ -11,16 +11,20 @@ import (
 )
 
 // Targets a server can run. Each deployment runs one; "all" runs every
-// service in one process. The metadata, worker, job and reporting targets
-// join the graph as they are built.
+// service in one process.
 const (
 	TargetAll       = "all"
 	TargetValidator = "validator"
+	TargetMetadata  = "metadata"
+	TargetJob       = "job"
+	TargetReporting = "reporting"
+	TargetWorker    = "worker"
 )
 
 // Internal modules: dependencies of targets that serve nothing themselves.
 const (
 	moduleGitSource = "gitsource"
+	moduleStore     = "store"
 )
 
 // module is one node of the static target graph.
@@ -40,8 +44,17 @@ func graph() []module {
 			init: (*App).initGitSource},
 		{name: TargetValidator, deps: []string{moduleGitSource}, target: true,
 			about: "validates plans: POST " + validator.ValidatePath, init: (*App).initValidator},
-		{name: TargetAll, deps: []string{TargetValidator}, target: true,
-			about: "every service in one process"},
+		{name: moduleStore, about: "opens the metadata store (SQLite or MongoDB)", init: (*App).initStore},
+		{name: TargetMetadata, deps: []string{moduleStore}, target: true,
+			about: "tests, runs and reports: /v1/tests, /v1/runs", init: (*App).initMetadata},
+		{name: TargetJob, target: true,
+			about: "starts and stops executors at locations: /v1/jobs", init: (*App).initJob},
+		{name: TargetReporting, deps: []string{moduleStore}, target: true,
+			about: "ingest, merge, series, criteria, reports, notifications: /v1/ingest", init: (*App).initReporting},
+		{name: TargetWorker, deps: []string{moduleStore}, target: true,
+			about: "claims and drives runs; the executor API: /v1/executor", init: (*App).initWorker},
+		{name: TargetAll, deps: []string{TargetValidator, TargetMetadata, TargetJob, TargetReporting, TargetWorker},
+			target: true, about: "every service in one process"},
 	}
 }
 

@@ -87,7 +87,8 @@ environment variables (--max-rate: LOADFLEET_MAX_RATE).`,
 		SilenceErrors:     true,
 		PersistentPreRunE: applyEnv,
 	}
-	root.AddCommand(newValidateCommand(), newServerCommand())
+	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand())
+	root.AddCommand(newExecutorCommand())
 	return root
 }
 

@@ -15,6 +15,7 @@ import (
 type serverOptions struct {
 	target      string
 	listTargets bool
+	configFile  string
 	config      *configFlags
 }
 
@@ -27,8 +28,10 @@ func newServerCommand() *cobra.Command {
 graph), serving its HTTP API and /healthz, /readyz and /metrics on --listen.
 SIGINT or SIGTERM shuts it down gracefully.
 
-Targets available now: ` + strings.Join(app.Targets(), ", ") + `. The metadata, worker, job and
-reporting services join "all" as they are built.`,
+Targets: ` + strings.Join(app.Targets(), ", ") + `. The default, all, needs no
+configuration: SQLite and the embedded series under --data-dir, executors as
+child processes. In microservices mode each process runs one target and
+--config gives the others' addresses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd)
@@ -40,6 +43,9 @@ reporting services join "all" as they are built.`,
 	f.StringVar(&o.config.cfg.Listen, "listen", app.DefaultListen, "address of the HTTP listener")
 	f.DurationVar(&o.config.cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout,
 		"how long requests in flight may finish on shutdown")
+	f.StringVar(&o.configFile, "config", "", "YAML configuration file (stores, series, locations, other targets' addresses)")
+	f.StringVar(&o.config.cfg.DataDir, "data-dir", app.DefaultDataDir, "where the embedded stores and local executors keep their files")
+	f.StringVar(&o.config.cfg.PublicURL, "public-url", "", "how executors and other targets reach this process (default http://LISTEN)")
 	o.config.register(f)
 	return cmd
 }
@@ -54,6 +60,11 @@ func (o *serverOptions) run(cmd *cobra.Command) error {
 	cfg, err := o.config.config()
 	if err != nil {
 		return usageErrorf("%v", err)
+	}
+	if o.configFile != "" {
+		if cfg, err = app.LoadConfigFile(o.configFile, cfg); err != nil {
+			return usageErrorf("%v", err)
+		}
 	}
 	logger := newLogger(cmd.ErrOrStderr(), o.config.logLevel)
 	a, err := app.New(o.target, cfg, logger)

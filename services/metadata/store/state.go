@@ -1,6 +1,10 @@
 package store
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // State is a run's place in its life.
 type State string
@@ -45,3 +49,21 @@ func (s State) Terminal() bool {
 
 // Valid says whether s is a known state.
 func (s State) Valid() bool { return slices.Contains(States, s) }
+
+// Apply moves r to state to, as the state machine allows, recording the
+// transition with its time and reason. The stores call it inside their
+// atomic update, so both judge transitions alike.
+func Apply(r *Run, to State, reason string, at time.Time) error {
+	if !CanMove(r.State, to) {
+		return fmt.Errorf("run %s: %s -> %s: %w", r.ID, r.State, to, ErrIllegalTransition)
+	}
+	r.Transitions = append(r.Transitions, Transition{From: r.State, To: to, At: at, Reason: reason})
+	r.State = to
+	if reason != "" {
+		r.Reason = reason
+	}
+	if to.Terminal() {
+		r.Ended = &at
+	}
+	return nil
+}

@@ -125,8 +125,12 @@ type Shard struct {
 	Location string `json:"location" bson:"location"`
 	Backend  string `json:"backend" bson:"backend"`
 	// Attempt counts starts; an attempt's executor has its own token.
-	Attempt     int           `json:"attempt" bson:"attempt"`
-	Token       string        `json:"-" bson:"token"`
+	Attempt int `json:"attempt" bson:"attempt"`
+	// Token authenticates the current attempt's executor; PastTokens those
+	// of earlier attempts (still flushing). The metadata API never shows
+	// them (see metadata.Redact).
+	Token       string        `json:"token,omitempty" bson:"token"`
+	PastTokens  []string      `json:"pastTokens,omitempty" bson:"pastTokens,omitempty"`
 	Ready       bool          `json:"ready" bson:"ready"`
 	ClockOffset time.Duration `json:"clockOffsetNs" bson:"clockOffsetNs"`
 	// ResumeAt is the run offset a restarted shard takes arrivals from.
@@ -168,10 +172,10 @@ type Notification struct {
 	RunID   string `json:"runId" bson:"runId"`
 	Channel string `json:"channel" bson:"channel"` // "slack" or "email"
 	// To is the Slack channel or the email address.
-	To       string    `json:"to" bson:"to"`
-	Attempts int       `json:"attempts" bson:"attempts"`
-	NextAt   time.Time `json:"nextAt" bson:"nextAt"`
-	LastErr  string    `json:"lastError,omitempty" bson:"lastError,omitempty"`
+	To       string     `json:"to" bson:"to"`
+	Attempts int        `json:"attempts" bson:"attempts"`
+	NextAt   time.Time  `json:"nextAt" bson:"nextAt"`
+	LastErr  string     `json:"lastError,omitempty" bson:"lastError,omitempty"`
 	Sent     *time.Time `json:"sent,omitempty" bson:"sent,omitempty"`
 	// Claimed marks an entry a dispatcher is sending until ClaimedUntil;
 	// after that another dispatcher may take it.

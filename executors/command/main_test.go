@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 )
 
 func TestUsageErrorsExitTwo(t *testing.T) {
+	t.Setenv(SpecEnv, "") // otherwise "agent" alone has a spec source
 	planFile := writeFile(t, "plan.json", `{}`)
 	tests := []struct {
 		name string
@@ -28,7 +29,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := execute(context.Background(), tt.args, &stdout, &stderr); code != exitUsage {
+			if code := Execute(context.Background(), tt.args, &stdout, &stderr); code != exitUsage {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
 			}
 			if stderr.Len() == 0 {
@@ -42,7 +43,7 @@ func TestBadPlanExitsOneWithEveryProblemAndItsPath(t *testing.T) {
 	planFile := writeFile(t, "plan.json", `{"name": "bad", "target": {"baseUrl": "http://127.0.0.1:1"},
 		"load": {"open": [{"atOnceUsers": {"users": -1}}]}, "colour": "blue"}`)
 	var stdout, stderr bytes.Buffer
-	code := execute(context.Background(), []string{"run", planFile}, &stdout, &stderr)
+	code := Execute(context.Background(), []string{"run", planFile}, &stdout, &stderr)
 	if code != exitError {
 		t.Fatalf("exit %d, want %d", code, exitError)
 	}
@@ -55,7 +56,7 @@ func TestBadPlanExitsOneWithEveryProblemAndItsPath(t *testing.T) {
 
 func TestMissingPlanFileExitsOne(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := execute(context.Background(), []string{"run", filepath.Join(t.TempDir(), "none.json")}, &stdout, &stderr); code != exitError {
+	if code := Execute(context.Background(), []string{"run", filepath.Join(t.TempDir(), "none.json")}, &stdout, &stderr); code != exitError {
 		t.Errorf("exit %d, want %d", code, exitError)
 	}
 }

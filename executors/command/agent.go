@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"context"
@@ -16,12 +16,18 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
+// SpecEnv is the environment variable an agent reads its shard spec (JSON)
+// from when neither --spec nor --control is given: how the docker backend
+// hands a container its spec without a file to mount.
+const SpecEnv = "LOADFLEET_SHARD_SPEC"
+
 // specFetchTimeout bounds how long the agent retries fetching its spec
 // while the control plane is not reachable yet.
 const specFetchTimeout = 30 * time.Second
 
 type agentFlags struct {
 	specFile      string
+	specJSON      string // from $LOADFLEET_SHARD_SPEC
 	control       string
 	token         string
 	ingest        string
@@ -37,7 +43,8 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loadfleet-executor agent (--spec FILE | --control URL --token T) [--ingest URL] [--out FILE]")
+		fmt.Fprintln(stderr, "usage: loadfleet-executor agent [--spec FILE | --control URL --token T] [--ingest URL] [--out FILE]")
+		fmt.Fprintf(stderr, "without --spec or --control, the spec (JSON) is read from $%s\n", SpecEnv)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.specFile, "spec", "", "read the shard spec (JSON) from this file")
@@ -56,8 +63,13 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	switch {
 	case len(pos) > 0:
 		return f, fmt.Errorf("%w: unexpected arguments %q", errUsage, pos)
-	case (f.specFile == "") == (f.control == ""):
-		return f, fmt.Errorf("%w: give exactly one of --spec FILE and --control URL", errUsage)
+	case f.specFile != "" && f.control != "":
+		return f, fmt.Errorf("%w: give only one of --spec FILE and --control URL", errUsage)
+	case f.specFile == "" && f.control == "":
+		f.specJSON = os.Getenv(SpecEnv)
+		if f.specJSON == "" {
+			return f, fmt.Errorf("%w: give --spec FILE, --control URL or $%s", errUsage, SpecEnv)
+		}
 	case f.control != "" && f.token == "":
 		return f, fmt.Errorf("%w: --control needs --token", errUsage)
 	}
@@ -130,22 +142,18 @@ func runShard(ctx context.Context, f agentFlags, spec *wire.ShardSpec, logger *s
 	return err
 }
 
-// loadSpec reads the spec file, or fetches the spec from the control plane,
-// retrying while it is not reachable yet.
+// loadSpec reads the spec file or $LOADFLEET_SHARD_SPEC, or fetches the
+// spec from the control plane, retrying while it is not reachable yet.
 func loadSpec(ctx context.Context, f agentFlags, logger *slog.Logger) (*wire.ShardSpec, error) {
-	if f.specFile != "" {
+	switch {
+	case f.specFile != "":
 		data, err := os.ReadFile(f.specFile)
 		if err != nil {
 			return nil, fmt.Errorf("read spec: %w", err)
 		}
-		var spec wire.ShardSpec
-		if err := json.Unmarshal(data, &spec); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", f.specFile, err)
-		}
-		if f.token != "" && spec.Token == "" {
-			spec.Token = f.token
-		}
-		return &spec, nil
+		return decodeSpec(data, f.specFile, f.token)
+	case f.specJSON != "":
+		return decodeSpec([]byte(f.specJSON), "$"+SpecEnv, f.token)
 	}
 	client := runtime.NewControlClient(f.control, f.token, nil)
 	ctx, cancel := context.WithTimeout(ctx, specFetchTimeout)
@@ -168,4 +176,16 @@ func loadSpec(ctx context.Context, f agentFlags, logger *slog.Logger) (*wire.Sha
 		case <-time.After(wait):
 		}
 	}
+}
+
+// decodeSpec decodes a spec from source; token fills in a spec without one.
+func decodeSpec(data []byte, source, token string) (*wire.ShardSpec, error) {
+	var spec wire.ShardSpec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", source, err)
+	}
+	if token != "" && spec.Token == "" {
+		spec.Token = token
+	}
+	return &spec, nil
 }

@@ -1,4 +1,4 @@
-package main
+package command
 
 import (
 	"bufio"
@@ -68,7 +68,7 @@ func TestStandaloneRunArrivalsMatchThePlanExactly(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "results.jsonl")
 	var stdout, stderr bytes.Buffer
-	code := execute(context.Background(), []string{"run", planFile, "--output", "json", "--out", out}, &stdout, &stderr)
+	code := Execute(context.Background(), []string{"run", planFile, "--output", "json", "--out", out}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
@@ -101,7 +101,7 @@ func TestStandaloneTextSummary(t *testing.T) {
 	srv, _ := countingTarget(t, 0)
 	planFile := writeFile(t, "plan.json", openPlanJSON(srv.URL, `{"open": [{"atOnceUsers": {"users": 5}}]}`))
 	var stdout, stderr bytes.Buffer
-	if code := execute(context.Background(), []string{"run", planFile}, &stdout, &stderr); code != exitOK {
+	if code := Execute(context.Background(), []string{"run", planFile}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
 	}
 	for _, want := range []string{"TOTAL", "home", "p99", "arrivals: planned 5, started 5, dropped 0, interrupted 0"} {
@@ -130,11 +130,12 @@ func readSnapshots(t *testing.T, path string) []wire.Snapshot {
 	return out
 }
 
-// buildBinary builds loadfleet-executor into a temporary directory.
+// buildBinary builds loadfleet-executor (a main calling this package) into
+// a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "loadfleet-executor")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/loadfleet-executor")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// StoreConfig chooses the metadata store.
+type StoreConfig struct {
+	// Driver is "sqlite" (default, a file in the data directory) or "mongo".
+	Driver string `yaml:"driver"`
+	// Path of the SQLite file; default DATA_DIR/loadfleet.db.
+	Path string `yaml:"path"`
+	// URI and Database of MongoDB.
+	URI      string `yaml:"uri"`
+	Database string `yaml:"database"`
+}
+
+// SeriesConfig chooses where the live series go.
+type SeriesConfig struct {
+	// Driver is "embedded" (default, in the data directory) or "influx".
+	Driver string       `yaml:"driver"`
+	Influx InfluxConfig `yaml:"influx"`
+}
+
+// InfluxConfig reaches an InfluxDB (2.x, or 1.8 with bucket
+// "database/retention").
+type InfluxConfig struct {
+	URL    string `yaml:"url"`
+	Token  string `yaml:"token"`
+	Org    string `yaml:"org"`
+	Bucket string `yaml:"bucket"`
+}
+
+// ServicesConfig gives the addresses of the other targets, in
+// microservices mode. An empty address means the service runs in this
+// process (and must, for the target to start).
+type ServicesConfig struct {
+	Validator string `yaml:"validator"`
+	Metadata  string `yaml:"metadata"`
+	Job       string `yaml:"job"`
+	Reporting string `yaml:"reporting"`
+	// Worker is where executors reach the executor API.
+	Worker string `yaml:"worker"`
+}
+
+// LocationConfig is a place executors run: a backend and its settings.
+type LocationConfig struct {
+	Name    string `yaml:"name"`
+	Backend string `yaml:"backend"` // "local" or "docker"
+	// Local: the command that runs an executor (default: this binary's
+	// "executor" subcommand).
+	Command []string     `yaml:"command"`
+	Docker  DockerConfig `yaml:"docker"`
+}
+
+// DockerConfig is a Docker host and how executors run on it.
+type DockerConfig struct {
+	// Host is a DOCKER_HOST-style URL (unix://, tcp://, ssh://); empty
+	// means the environment's.
+	Host        string  `yaml:"host"`
+	TLSCA       string  `yaml:"tlsCA"`
+	TLSCert     string  `yaml:"tlsCert"`
+	TLSKey      string  `yaml:"tlsKey"`
+	Image       string  `yaml:"image"`
+	NetworkMode string  `yaml:"networkMode"`
+	CPUs        float64 `yaml:"cpus"`
+	MemoryBytes int64   `yaml:"memoryBytes"`
+}
+
+// WorkerConfig tunes the worker (zero values take the defaults).
+type WorkerConfig struct {
+	ID           string        `yaml:"id"`
+	LeaseTTL     time.Duration `yaml:"leaseTTL"`
+	ReadyTimeout time.Duration `yaml:"readyTimeout"`
+	StartDelay   time.Duration `yaml:"startDelay"`
+	MaxRestarts  int           `yaml:"maxRestarts"`
+}
+
+// fileConfig is the --config file: YAML (or JSON, which YAML reads), every
+// field optional, unknown fields refused.
+type fileConfig struct {
+	Listen    string           `yaml:"listen"`
+	DataDir   string           `yaml:"dataDir"`
+	PublicURL string           `yaml:"publicURL"`
+	Store     StoreConfig      `yaml:"store"`
+	Series    SeriesConfig     `yaml:"series"`
+	Services  ServicesConfig   `yaml:"services"`
+	Locations []LocationConfig `yaml:"locations"`
+	Worker    WorkerConfig     `yaml:"worker"`
+	Notify    NotifyConfig     `yaml:"notify"`
+}
+
+// NotifyConfig configures where notifications go; empty parts log instead.
+type NotifyConfig struct {
+	Slack SlackConfig `yaml:"slack"`
+	Email EmailConfig `yaml:"email"`
+	// ReportBaseURL is how links in messages reach reports.
+	ReportBaseURL string `yaml:"reportBaseURL"`
+}
+
+// SlackConfig is a Slack bot.
+type SlackConfig struct {
+	Token  string `yaml:"token"`
+	APIURL string `yaml:"apiURL"`
+}
+
+// EmailConfig is an SMTP submission server.
+type EmailConfig struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	From     string `yaml:"from"`
+	// StartTLS is required unless Insecure (loopback test servers).
+	Insecure bool `yaml:"insecure"`
+}
+
+// LoadConfigFile reads a configuration file over cfg: what the file sets
+// replaces cfg's values.
+func LoadConfigFile(path string, cfg Config) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var f fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, f.Listen)
+	set(&cfg.DataDir, f.DataDir)
+	set(&cfg.PublicURL, f.PublicURL)
+	if f.Store != (StoreConfig{}) {
+		cfg.Store = f.Store
+	}
+	if f.Series != (SeriesConfig{}) {
+		cfg.Series = f.Series
+	}
+	if f.Services != (ServicesConfig{}) {
+		cfg.Services = f.Services
+	}
+	if len(f.Locations) > 0 {
+		cfg.Locations = f.Locations
+	}
+	if f.Worker != (WorkerConfig{}) {
+		cfg.Worker = f.Worker
+	}
+	if f.Notify != (NotifyConfig{}) {
+		cfg.Notify = f.Notify
+	}
+	return cfg, nil
+}

@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/loadfleet/loadfleet/services/job"
+	"github.com/loadfleet/loadfleet/services/job/jobclient"
+	"github.com/loadfleet/loadfleet/services/metadata"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting"
+	"github.com/loadfleet/loadfleet/services/validator"
+	"github.com/loadfleet/loadfleet/services/validator/validatorclient"
+	"github.com/loadfleet/loadfleet/services/worker"
+)
+
+// controlPlane is what the control-plane modules built in this process.
+type controlPlane struct {
+	store     store.Store
+	metadata  *metadata.Service
+	jobs      *job.Service
+	worker    *worker.Worker
+	reporting *reporting.Service
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (a *App) dataDir() (string, error) {
+	dir := a.cfg.DataDir
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: data directory %q: %w", ErrConfig, dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("%w: data directory: %w", ErrConfig, err)
+	}
+	return abs, nil
+}
+
+func (a *App) initMetadata() error {
+	v, err := a.validatorAPI()
+	if err != nil {
+		return err
+	}
+	a.control.metadata = metadata.New(a.control.store, v, a.logger.With("component", "metadata"), a.registry)
+	metadata.Routes(a.mux.ServeMux, a.control.metadata)
+	return nil
+}
+
+func (a *App) initJob() error {
+	locations, err := a.locations()
+	if err != nil {
+		return err
+	}
+	svc, err := job.New(locations, a.logger.With("component", "job"), a.registry)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	a.control.jobs = svc
+	job.Routes(a.mux.ServeMux, svc)
+	return nil
+}
+
+func (a *App) initWorker() error {
+	jobs, err := a.jobAPI()
+	if err != nil {
+		return err
+	}
+	rep, err := a.reportingAPI()
+	if err != nil {
+		return err
+	}
+	cfg := worker.DefaultConfig()
+	wc := a.cfg.Worker
+	cfg.ID = wc.ID
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if wc.LeaseTTL > 0 {
+		cfg.LeaseTTL = wc.LeaseTTL
+	}
+	if wc.ReadyTimeout > 0 {
+		cfg.ReadyTimeout = wc.ReadyTimeout
+	}
+	if wc.StartDelay > 0 {
+		cfg.StartDelay = wc.StartDelay
+	}
+	if wc.MaxRestarts > 0 {
+		cfg.MaxRestarts = wc.MaxRestarts
+	}
+	w := worker.New(cfg, a.control.store, jobs, rep, a.logger.With("component", "worker"), a.registry)
+	w.ControlRoutes(a.mux.ServeMux)
+	a.control.worker = w
+	a.loops = append(a.loops, func(ctx context.Context) error {
+		w.SetEndpoints(a.publicURL(), a.serviceURL(a.cfg.Services.Reporting, a.control.reporting != nil))
+		return w.Run(ctx)
+	})
+	return nil
+}
+
+// validatorAPI is the validator in this process, or a client of the
+// configured one.
+func (a *App) validatorAPI() (validator.Validator, error) {
+	if a.validator != nil {
+		return a.validator, nil
+	}
+	if a.cfg.Services.Validator == "" {
+		return nil, fmt.Errorf("%w: services.validator: the validator's address is needed when it runs elsewhere", ErrConfig)
+	}
+	return validatorclient.New(a.cfg.Services.Validator, &http.Client{Timeout: 2 * time.Minute}), nil
+}
+
+// jobAPI is the job service in this process, or a client of the configured
+// one.
+func (a *App) jobAPI() (job.API, error) {
+	if a.control.jobs != nil {
+		return a.control.jobs, nil
+	}
+	if a.cfg.Services.Job == "" {
+		return nil, fmt.Errorf("%w: services.job: the job service's address is needed when it runs elsewhere", ErrConfig)
+	}
+	return jobclient.New(a.cfg.Services.Job, nil), nil
+}
+
+// publicURL is how others reach this process.
+func (a *App) publicURL() string {
+	if a.cfg.PublicURL != "" {
+		return strings.TrimRight(a.cfg.PublicURL, "/")
+	}
+	if a.server != nil {
+		return "http://" + a.server.Addr().String()
+	}
+	return "http://" + a.cfg.Listen
+}
+
+// serviceURL is this process's URL when the service runs here, else the
+// configured address.
+func (a *App) serviceURL(configured string, local bool) string {
+	if local || configured == "" {
+		return a.publicURL()
+	}
+	return strings.TrimRight(configured, "/")
+}
+
+// startLoops starts the modules' background loops.
+func (a *App) startLoops(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	a.control.cancel = cancel
+	for _, loop := range a.loops {
+		a.control.wg.Go(func() {
+			if err := loop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.logger.Error("background loop failed", "err", err)
+			}
+		})
+	}
+}
+
+func (a *App) stopLoops() {
+	if a.control.cancel != nil {
+		a.control.cancel()
+	}
+	a.control.wg.Wait()
+}

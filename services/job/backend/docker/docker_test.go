@@ -1,0 +1,219 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+
+	"github.com/loadfleet/loadfleet/executors/command"
+	"github.com/loadfleet/loadfleet/executors/runtime/runtimetest"
+	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/job/backend"
+	"github.com/loadfleet/loadfleet/services/job/backend/backendtest"
+	"github.com/loadfleet/loadfleet/services/job/backend/docker/dockertest"
+)
+
+// fakeSSHEnv makes this test binary a stand-in for ssh: it proxies its
+// stdio to the unix socket the variable names, as `ssh host docker system
+// dial-stdio` proxies to the remote daemon.
+const fakeSSHEnv = "LOADFLEET_TEST_FAKE_SSH_SOCKET"
+
+func TestMain(m *testing.M) {
+	if socket := os.Getenv(fakeSSHEnv); socket != "" {
+		os.Exit(fakeSSH(socket))
+	}
+	os.Exit(m.Run())
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// TestDocker runs everything against one real daemon and one image build.
+func TestDocker(t *testing.T) {
+	cli, host := dockertest.Client(t)
+	tag := fmt.Sprintf("loadfleet/executor-native:test-%d", os.Getpid())
+	began := time.Now()
+	dockertest.BuildExecutorImage(t, cli, tag)
+	t.Logf("binary + image built in %v", time.Since(began).Round(time.Millisecond))
+	// Every container of this process carries this location label.
+	location := fmt.Sprintf("dockertest-%d", os.Getpid())
+	t.Cleanup(func() { dockertest.RemoveContainers(t, cli, LabelLocation+"="+location) })
+
+	cfg := Config{
+		Host: host, Image: tag, NetworkMode: "host", CPUs: 0.5, MemoryBytes: 256 << 20,
+		Location: location, Grace: backendtest.StopGrace,
+	}
+	newBackend := func(t *testing.T) *Backend {
+		b, err := New(cfg, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	t.Run("Contract", func(t *testing.T) {
+		backendtest.Run(t, "docker", func(t *testing.T) backend.Backend { return newBackend(t) }, nil)
+	})
+	t.Run("Container", func(t *testing.T) { testContainer(t, newBackend(t), cfg) })
+	t.Run("SSH", func(t *testing.T) {
+		sshCfg := cfg
+		sshCfg.Host, sshCfg.SSHCommand = "ssh://tester@docker-host:2222", []string{os.Args[0]}
+		testSSH(t, sshCfg, host)
+	})
+}
+
+// testContainer checks how an executor's container is made, and that the
+// plan's directory is mounted: the executor reads its feeder from it.
+func testContainer(t *testing.T, b *Backend, cfg Config) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var paths []string
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+	}))
+	defer target.Close()
+	planDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(planDir, "users.csv"), []byte("user\nalice\nbob\ncarol\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Parse([]byte(fmt.Sprintf(`{"name": "feed", "target": {"baseUrl": %q},
+		"scenarios": [{"name": "s", "feeder": {"file": "users.csv", "strategy": "circular"},
+			"steps": [{"request": {"name": "user", "url": "/users/${user}"}}]}],
+		"load": {"open": [{"atOnceUsers": {"users": 9}}]}}`, target.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := backend.ShardID{RunID: fmt.Sprintf("feed/%d", time.Now().UnixNano()), Shard: 2, Attempt: 1}
+	spec := wire.ShardSpec{RunID: id.RunID, Shard: id.Shard, Shards: 3, Attempt: id.Attempt, Plan: *p, Dir: planDir}
+	ingest := runtimetest.NewIngest(t, "feed-token")
+	spec.IngestURL, spec.Token = ingest.URL(), "feed-token"
+	began := time.Now()
+	if err := b.Start(ctx, id, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("container created and started in %v", time.Since(began).Round(time.Millisecond))
+
+	info, err := b.cli.ContainerInspect(ctx, ContainerName(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLabels := map[string]string{LabelManaged: "true", LabelRun: id.RunID, LabelShard: "2", LabelAttempt: "1", LabelLocation: cfg.Location}
+	for k, v := range wantLabels {
+		if info.Config.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, info.Config.Labels[k], v)
+		}
+	}
+	hc := info.HostConfig
+	if hc.RestartPolicy.Name != container.RestartPolicyDisabled || string(hc.NetworkMode) != "host" ||
+		hc.NanoCPUs != 500_000_000 || hc.Memory != 256<<20 {
+		t.Errorf("host config: restart %q, network %q, nano CPUs %d, memory %d; want no, host, 0.5 CPU, 256 MiB",
+			hc.RestartPolicy.Name, hc.NetworkMode, hc.NanoCPUs, hc.Memory)
+	}
+	if !slices.ContainsFunc(hc.Mounts, func(m mount.Mount) bool {
+		return m.Source == planDir && m.Target == planDir && m.ReadOnly && m.Type == mount.TypeBind
+	}) {
+		t.Errorf("mounts %+v, want %s read-only at the same path", hc.Mounts, planDir)
+	}
+	if !slices.ContainsFunc(info.Config.Env, func(e string) bool { return strings.HasPrefix(e, command.SpecEnv+"={") }) {
+		t.Errorf("env %q lacks the spec", info.Config.Env)
+	}
+
+	st := waitExited(t, b, id, time.Minute)
+	mu.Lock()
+	got := slices.Clone(paths)
+	mu.Unlock()
+	// Shard 2 of 3 takes 3 of the 9 arrivals, each with a row of the
+	// feeder it could only read through the mount.
+	fromFeeder := func(p string) bool { return slices.Contains([]string{"/users/alice", "/users/bob", "/users/carol"}, p) }
+	if st.ExitCode != 0 || len(got) != 3 || !slices.ContainsFunc(got, fromFeeder) || slices.ContainsFunc(got, func(p string) bool { return !fromFeeder(p) }) {
+		t.Errorf("exit %+v, the target got %q; want 0 and 3 requests with rows of the mounted feeder", st, got)
+	}
+	if err := b.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testSSH reaches the daemon through an ssh:// host: the test binary plays
+// ssh, proxying to the daemon's socket.
+func testSSH(t *testing.T, cfg Config, host string) {
+	socket, ok := strings.CutPrefix(host, "unix://")
+	if !ok {
+		t.Skipf("the ssh stand-in proxies to a unix socket; the daemon is at %s", host)
+	}
+	argsFile := filepath.Join(t.TempDir(), "args")
+	t.Setenv(fakeSSHEnv, socket)
+	t.Setenv("LOADFLEET_TEST_FAKE_SSH_ARGS", argsFile)
+	b, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	id := backend.ShardID{RunID: "ssh-none", Shard: 0}
+	st, err := b.Status(context.Background(), id)
+	if err != nil || st.Phase != backend.Missing {
+		t.Fatalf("Status over ssh: %+v, %v; want missing", st, err)
+	}
+	args, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "-o BatchMode=yes -o ConnectTimeout=30 -l tester -p 2222 -- docker-host docker system dial-stdio"
+	if got := strings.TrimSpace(string(args)); got != want {
+		t.Errorf("ssh ran with %q, want %q", got, want)
+	}
+}
+
+// fakeSSH records its arguments and proxies stdio to socket.
+func fakeSSH(socket string) int {
+	if f := os.Getenv("LOADFLEET_TEST_FAKE_SSH_ARGS"); f != "" {
+		_ = os.WriteFile(f, []byte(strings.Join(os.Args[1:], " ")), 0o644)
+	}
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	go func() {
+		_, _ = io.Copy(conn, os.Stdin)
+		_ = conn.(*net.UnixConn).CloseWrite()
+	}()
+	_, _ = io.Copy(os.Stdout, conn)
+	return 0
+}
+
+func waitExited(t *testing.T, b *Backend, id backend.ShardID, timeout time.Duration) backend.Status {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := b.Status(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Phase == backend.Exited {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%+v not exited after %v", st, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

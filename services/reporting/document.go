@@ -1,0 +1,178 @@
+package reporting
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/analysis"
+	"github.com/loadfleet/loadfleet/services/reporting/criteria"
+	"github.com/loadfleet/loadfleet/services/reporting/merge"
+	"github.com/loadfleet/loadfleet/services/reporting/report"
+	"github.com/loadfleet/loadfleet/services/reporting/series"
+)
+
+// buildReport assembles a finished run's report document from its merge,
+// its criteria, its series and the run record.
+func (s *Service) buildReport(ctx context.Context, run store.Run, lr *liveRun) (*report.Document, error) {
+	points, err := s.reader.Points(ctx, series.Query{RunID: run.ID})
+	if err != nil {
+		return nil, fmt.Errorf("read the run's series: %w", err)
+	}
+	execs, err := s.reader.ExecutorPoints(ctx, series.Query{RunID: run.ID})
+	if err != nil {
+		return nil, fmt.Errorf("read the executors' series: %w", err)
+	}
+	p, agg := lr.plan, lr.agg
+	total := agg.Total(series.AllRequests)
+	doc := &report.Document{SchemaVersion: report.SchemaVersion, RunID: run.ID, Name: p.Name, Team: run.Team,
+		Project: run.Project, Labels: p.Labels, Tool: toolOf(p), ToolVersions: run.ToolVersions,
+		CreatedAt: run.Created, Plan: run.Plan,
+		Arrivals: report.Arrivals{Planned: max(total.ScheduledArrivals, total.Arrivals.Planned),
+			Started: total.Arrivals.Started, Dropped: total.Arrivals.Dropped, Interrupted: total.Arrivals.Interrupted},
+		Total:     requestOf(total),
+		Requests:  []report.Request{},
+		Executors: executorsOf(run),
+		Degraded:  degradedOf(run),
+	}
+	doc.Total.Name = ""
+	if run.StartAt != nil {
+		doc.StartedAt = *run.StartAt
+	}
+	doc.EndedAt = time.Now().UTC()
+	if !doc.StartedAt.IsZero() {
+		doc.DurationSeconds = doc.EndedAt.Sub(doc.StartedAt).Seconds()
+	}
+	if src := run.Source; src != nil {
+		doc.Source = &report.Source{URL: src.URL, Ref: src.Ref, Commit: src.Commit, Path: src.Path}
+	}
+	for _, name := range agg.Requests() {
+		if name != series.AllRequests {
+			doc.Requests = append(doc.Requests, requestOf(agg.Total(name)))
+		}
+	}
+	results := criteria.Evaluate(p.Criteria, agg)
+	doc.Criteria = criteriaOf(results)
+	doc.Analysis = analysis.Analyze(p, agg.Origin(), points, analysis.Options{StepLatency: stepLatency(agg)})
+	doc.Series = seriesOf(points, execs)
+	doc.Verdict, doc.VerdictReason = verdict(run, total, results)
+	return doc, nil
+}
+
+// verdict judges the run: a user's abort wins, then the criteria; a run
+// that measured nothing although arrivals were due errored.
+func verdict(run store.Run, total merge.Summary, results []criteria.Result) (report.Verdict, string) {
+	if run.AbortWanted {
+		return report.Aborted, run.Reason
+	}
+	if total.Count == 0 && total.ScheduledArrivals > 0 {
+		return report.Errored, "no measurement arrived from the executors"
+	}
+	var failed []string
+	for _, r := range results {
+		if !r.Passed {
+			failed = append(failed, r.Detail)
+		}
+	}
+	if len(failed) > 0 {
+		reason := strings.Join(failed, "; ")
+		if strings.HasPrefix(run.Reason, "abortOnFail") {
+			reason = run.Reason
+		}
+		return report.Failed, reason
+	}
+	return report.Passed, ""
+}
+
+func toolOf(p *plan.Plan) string {
+	if p.Tool == "" {
+		return string(plan.ToolNative)
+	}
+	return string(p.Tool)
+}
+
+func requestOf(s merge.Summary) report.Request {
+	return report.Request{Name: s.Name, Count: s.Count, OK: s.OK, KO: s.KO, RPS: s.RPS,
+		P50Ms: s.P50Ms, P90Ms: s.P90Ms, P95Ms: s.P95Ms, P99Ms: s.P99Ms, MaxMs: s.MaxMs, MeanMs: s.MeanMs,
+		ServiceP99Ms: s.ServiceP99Ms, KOByReason: s.KOByReason,
+		Bytes: report.Bytes{Sent: s.BytesSent, Received: s.BytesReceived}}
+}
+
+func criteriaOf(results []criteria.Result) []report.Criterion {
+	out := make([]report.Criterion, 0, len(results))
+	for _, r := range results {
+		c := report.Criterion{Metric: r.Metric, Request: r.Request, Op: report.OpAtMost, Threshold: r.Threshold,
+			Unit: r.Unit, Passed: r.Passed, Window: r.Window, AbortOnFail: r.AbortOnFail, Detail: r.Detail}
+		if r.Op == "min" {
+			c.Op = report.OpAtLeast
+		}
+		if !r.NoData {
+			v := r.Value
+			c.Value = &v
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// stepLatency gives the analysis the exact per-step percentiles of the
+// merged histograms.
+func stepLatency(agg *merge.Aggregator) map[int]analysis.Latency {
+	out := map[int]analysis.Latency{}
+	for i, st := range agg.Steps() {
+		if s := agg.Step(i, series.AllRequests); s.Count > 0 {
+			out[st.Index] = analysis.Latency{P95Ms: s.P95Ms, P99Ms: s.P99Ms}
+		}
+	}
+	return out
+}
+
+func executorsOf(run store.Run) []report.Executor {
+	out := make([]report.Executor, 0, len(run.Shards))
+	for _, sh := range run.Shards {
+		e := report.Executor{Shard: sh.Index, Location: sh.Location, Backend: sh.Backend,
+			ClockOffsetMs: float64(sh.ClockOffset) / float64(time.Millisecond), Restarts: []report.Restart{}}
+		for _, r := range sh.Restarts {
+			e.Restarts = append(e.Restarts, report.Restart{At: r.Start, Reason: r.Reason})
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func degradedOf(run store.Run) []report.DegradedInterval {
+	var out []report.DegradedInterval
+	for _, d := range run.Degraded {
+		to := time.Now().UTC()
+		if d.End != nil {
+			to = *d.End
+		}
+		di := report.DegradedInterval{From: d.Start, To: to, Reason: d.Reason}
+		for _, sh := range run.Shards {
+			if slices.ContainsFunc(sh.Restarts, func(r store.Interval) bool { return r.Start.Equal(d.Start) }) {
+				di.Shards = append(di.Shards, sh.Index)
+			}
+		}
+		out = append(out, di)
+	}
+	return out
+}
+
+func seriesOf(points []series.Point, execs []series.ExecutorPoint) report.Series {
+	s := report.Series{Total: []series.Point{}, Requests: []series.Point{}, Executors: execs}
+	for _, p := range points {
+		if p.Request == series.AllRequests {
+			s.Total = append(s.Total, p)
+		} else {
+			s.Requests = append(s.Requests, p)
+		}
+	}
+	if s.Executors == nil {
+		s.Executors = []series.ExecutorPoint{}
+	}
+	return s
+}

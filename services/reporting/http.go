@@ -1,0 +1,185 @@
+package reporting
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/httpserver"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/report"
+	"github.com/loadfleet/loadfleet/services/reporting/series"
+	"github.com/loadfleet/loadfleet/services/shardtoken"
+)
+
+// Paths of the reporting API (see openapi.yaml).
+const (
+	IngestPath = "/v1/ingest/snapshots"
+	// ProgressPath and FinishPath take a run ID; SeriesPath too.
+	ProgressPath = "/v1/reporting/runs/{id}/progress"
+	FinishPath   = "/v1/reporting/runs/{id}/finish"
+	SeriesPath   = "/v1/runs/{id}/series"
+)
+
+// Limits of an ingest request: at most maxBatch snapshots, maxBody bytes
+// compressed and maxInflated once decompressed (a gzip bomb stops there).
+const (
+	maxBatch    = 100
+	maxBody     = 8 << 20
+	maxInflated = 64 << 20
+)
+
+// VerdictBody is the answer of FinishPath.
+type VerdictBody struct {
+	Verdict Verdict `json:"verdict"`
+}
+
+// Routes registers the reporting API on mux.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+IngestPath, s.serveIngest)
+	mux.HandleFunc("GET "+ProgressPath, func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Progress(r.Context(), r.PathValue("id"))
+		reply(w, p, err)
+	})
+	mux.HandleFunc("POST "+FinishPath, func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.Finish(r.Context(), r.PathValue("id"))
+		reply(w, VerdictBody{Verdict: v}, err)
+	})
+	mux.HandleFunc("GET "+SeriesPath, s.serveSeries)
+	mux.HandleFunc("GET "+ReportHTMLPath, s.serveReportHTML)
+}
+
+func (s *Service) serveIngest(w http.ResponseWriter, r *http.Request) {
+	run, shard, ok := shardtoken.Authenticate(r.Context(), s.store, w, r)
+	if !ok {
+		return
+	}
+	snaps, status, err := decodeBatch(r, w)
+	if err != nil {
+		httpserver.WriteError(w, status, err.Error())
+		return
+	}
+	for _, snap := range snaps {
+		if snap.RunID != run.ID || snap.Shard != shard.Index {
+			httpserver.WriteError(w, http.StatusForbidden, fmt.Sprintf(
+				"snapshot %d is for run %s shard %d, the token is for run %s shard %d",
+				snap.Seq, snap.RunID, snap.Shard, run.ID, shard.Index))
+			return
+		}
+	}
+	acked, err := s.ingest(r.Context(), run, snaps)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, wire.Ack{Acked: acked})
+}
+
+// decodeBatch reads a JSON array of snapshots, gzip or not.
+func decodeBatch(r *http.Request, w http.ResponseWriter) ([]wire.Snapshot, int, error) {
+	body := io.Reader(http.MaxBytesReader(w, r.Body, maxBody))
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("the body is not gzip: %w", err)
+		}
+		defer func() { _ = zr.Close() }()
+		body = io.LimitReader(zr, maxInflated+1)
+	case "", "identity":
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("content encoding %q is not supported (gzip or identity)", enc)
+	}
+	data, err := io.ReadAll(body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge) || len(data) > maxInflated:
+		return nil, http.StatusRequestEntityTooLarge, errors.New("batch too large")
+	case err != nil:
+		return nil, http.StatusBadRequest, fmt.Errorf("read the body: %w", err)
+	}
+	var snaps []wire.Snapshot
+	if err := json.Unmarshal(data, &snaps); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("the body is not an array of snapshots: %w", err)
+	}
+	if len(snaps) > maxBatch {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%d snapshots in one batch; at most %d", len(snaps), maxBatch)
+	}
+	return snaps, http.StatusOK, nil
+}
+
+func (s *Service) serveSeries(w http.ResponseWriter, r *http.Request) {
+	q := series.Query{RunID: r.PathValue("id")}
+	if reqs := r.URL.Query()["request"]; len(reqs) > 0 {
+		q.Requests = reqs
+	}
+	for key, to := range map[string]*time.Time{"from": &q.From, "to": &q.To} {
+		if v := r.URL.Query().Get(key); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				httpserver.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not an RFC 3339 time", key, v))
+				return
+			}
+			*to = t
+		}
+	}
+	points, err := s.reader.Points(r.Context(), q)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	execs, err := s.reader.ExecutorPoints(r.Context(), q)
+	if points == nil {
+		points = []series.Point{}
+	}
+	reply(w, series.Batch{Points: points, Executors: execs}, err)
+}
+
+// reply writes v or the error. It is the one place where the reporting
+// service's errors become HTTP statuses.
+func reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case err == nil:
+		httpserver.WriteJSON(w, http.StatusOK, v)
+	case errors.Is(err, store.ErrNotFound):
+		httpserver.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrInvalidSnapshot):
+		httpserver.WriteError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrRunEnded):
+		httpserver.WriteError(w, http.StatusConflict, err.Error())
+	default:
+		httpserver.WriteError(w, http.StatusServiceUnavailable, err.Error())
+	}
+}
+
+// ReportHTMLPath serves a run's HTML report (what notification links
+// point at).
+const ReportHTMLPath = "/v1/reports/{file}"
+
+func (s *Service) serveReportHTML(w http.ResponseWriter, r *http.Request) {
+	runID, ok := strings.CutSuffix(r.PathValue("file"), ".html")
+	if !ok {
+		httpserver.WriteError(w, http.StatusNotFound, "reports are served as RUN.html")
+		return
+	}
+	raw, err := s.store.Report(r.Context(), runID)
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	var doc report.Document
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		reply(w, nil, fmt.Errorf("the stored report does not parse: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := report.HTML(w, &doc); err != nil {
+		s.logger.Error("rendering a report", "run", runID, "err", err)
+	}
+}

@@ -1,0 +1,313 @@
+package reporting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/criteria"
+	"github.com/loadfleet/loadfleet/services/reporting/merge"
+	"github.com/loadfleet/loadfleet/services/reporting/series"
+)
+
+// Sentinels of the reporting service.
+var (
+	// ErrInvalidSnapshot is a snapshot that cannot be merged (a histogram
+	// that does not decode, a second from another run).
+	ErrInvalidSnapshot = errors.New("invalid snapshot")
+	// ErrRunEnded is a run whose report is already written.
+	ErrRunEnded = errors.New("run already reported")
+)
+
+// Outbox queues a run's notifications (notify.Dispatcher).
+type Outbox interface {
+	Enqueue(ctx context.Context, runID string, slackChannels, emails []string) error
+}
+
+// Config tunes the reporting service.
+type Config struct {
+	// TickInterval paces the merge of complete seconds (1 s).
+	TickInterval time.Duration
+	// Watch is the minimum sample before an abortOnFail criterion without
+	// a window may stop a run.
+	Watch criteria.WatchConfig
+}
+
+// Service is the reporting service in process.
+type Service struct {
+	cfg     Config
+	store   store.Store
+	sink    series.Sink
+	reader  series.Reader
+	outbox  Outbox
+	logger  *slog.Logger
+	metrics *metrics
+
+	mu   sync.Mutex
+	runs map[string]*liveRun
+}
+
+// liveRun is a run being ingested: its merge and its live criteria.
+type liveRun struct {
+	plan    *plan.Plan
+	agg     *merge.Aggregator
+	watcher *criteria.Watcher
+	// last is the latest merged AllRequests second; abortReason the first
+	// abortOnFail criterion that failed. Guarded by Service.mu.
+	last        series.Point
+	abortReason string
+}
+
+// New returns the reporting service. outbox may be nil (no notifications).
+func New(cfg Config, st store.Store, sink series.Sink, reader series.Reader, outbox Outbox, logger *slog.Logger, reg prometheus.Registerer) *Service {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = time.Second
+	}
+	if cfg.Watch == (criteria.WatchConfig{}) {
+		cfg.Watch = criteria.WatchConfig{MinDuration: 10 * time.Second, MinRequests: 100}
+	}
+	return &Service{cfg: cfg, store: st, sink: sink, reader: reader, outbox: outbox, logger: logger,
+		metrics: newMetrics(reg), runs: map[string]*liveRun{}}
+}
+
+// ingest merges one shard's snapshots and returns the sequence numbers
+// stored (duplicates included).
+func (s *Service) ingest(ctx context.Context, run store.Run, snaps []wire.Snapshot) ([]uint64, error) {
+	acked := make([]uint64, 0, len(snaps))
+	lr, err := s.live(run)
+	if errors.Is(err, ErrRunEnded) {
+		// The report is written: what arrives now cannot change it. It is
+		// acknowledged so the executor stops resending, and counted.
+		s.metrics.late.Add(float64(len(snaps)))
+		s.logger.Warn("snapshots after the run's report", "run", run.ID, "count", len(snaps))
+		for _, snap := range snaps {
+			acked = append(acked, snap.Seq)
+		}
+		return acked, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, snap := range snaps {
+		dup, err := lr.agg.Add(snap)
+		if err != nil {
+			s.metrics.snapshots.WithLabelValues("invalid").Inc()
+			return acked, fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
+		outcome := "stored"
+		if dup {
+			outcome = "duplicate"
+		}
+		s.metrics.snapshots.WithLabelValues(outcome).Inc()
+		acked = append(acked, snap.Seq)
+	}
+	return acked, nil
+}
+
+// live returns the run's merge state, creating it on the first snapshot.
+func (s *Service) live(run store.Run) (*liveRun, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lr, ok := s.runs[run.ID]; ok {
+		s.refreshOffsets(lr, run)
+		return lr, nil
+	}
+	if _, err := s.store.Report(context.Background(), run.ID); err == nil {
+		return nil, ErrRunEnded
+	}
+	var p plan.Plan
+	if err := json.Unmarshal(run.Plan, &p); err != nil {
+		return nil, fmt.Errorf("the run's plan snapshot does not parse: %w", err)
+	}
+	cfg := merge.Config{RunID: run.ID, Steps: merge.StepsOf(&p), Shards: len(run.Shards),
+		ClockOffsets: map[int]time.Duration{}, Locations: map[int]string{}}
+	if run.StartAt != nil {
+		cfg.Start = *run.StartAt
+	}
+	for _, sh := range run.Shards {
+		cfg.ClockOffsets[sh.Index], cfg.Locations[sh.Index] = sh.ClockOffset, sh.Location
+	}
+	agg := merge.New(cfg, s.logger.With("run", run.ID))
+	lr := &liveRun{plan: &p, agg: agg, watcher: criteria.NewWatcher(p.Criteria, agg, s.cfg.Watch)}
+	s.runs[run.ID] = lr
+	return lr, nil
+}
+
+// refreshOffsets follows restarted shards, whose new executors have their
+// own clock offsets.
+func (s *Service) refreshOffsets(lr *liveRun, run store.Run) {
+	for _, sh := range run.Shards {
+		if sh.Ready {
+			lr.agg.SetClockOffset(sh.Index, sh.ClockOffset)
+		}
+	}
+}
+
+// Run merges the complete seconds of every live run each TickInterval,
+// writes them to the series sink and checks the live criteria, until ctx
+// ends.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(s.cfg.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-tick.C:
+			s.tick(ctx, now)
+		}
+	}
+}
+
+func (s *Service) tick(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	runs := make(map[string]*liveRun, len(s.runs))
+	for id, lr := range s.runs {
+		runs[id] = lr
+	}
+	s.mu.Unlock()
+	for id, lr := range runs {
+		batch := lr.agg.Tick(now)
+		if len(batch.Points) == 0 && len(batch.Executors) == 0 {
+			continue
+		}
+		if err := s.sink.Write(ctx, batch); err != nil {
+			s.logger.Error("writing series", "run", id, "err", err)
+		}
+		res, failed := lr.watcher.Check()
+		s.mu.Lock()
+		if p, ok := lastTotal(batch.Points); ok {
+			lr.last = p
+		}
+		if failed && lr.abortReason == "" {
+			lr.abortReason = res.Detail
+			s.logger.Warn("abortOnFail criterion failed", "run", id, "metric", res.Metric, "detail", res.Detail)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func lastTotal(points []series.Point) (series.Point, bool) {
+	for i := len(points) - 1; i >= 0; i-- {
+		if points[i].Request == series.AllRequests {
+			return points[i], true
+		}
+	}
+	return series.Point{}, false
+}
+
+// Progress implements API.
+func (s *Service) Progress(_ context.Context, runID string) (Progress, error) {
+	s.mu.Lock()
+	lr, ok := s.runs[runID]
+	var last series.Point
+	var reason string
+	if ok {
+		last, reason = lr.last, lr.abortReason
+	}
+	s.mu.Unlock()
+	p := Progress{RunID: runID, Shards: []ShardProgress{}}
+	if !ok {
+		return p, nil
+	}
+	for _, sh := range lr.agg.Shards() {
+		p.Shards = append(p.Shards, ShardProgress{Shard: sh.Shard, Attempt: sh.Attempt, LastSeq: sh.LastSeq,
+			LastSeen: sh.LastEnd, Final: sh.Final})
+	}
+	total := lr.agg.Total(series.AllRequests)
+	p.Time, p.RPS, p.P95Ms, p.ActiveUsers = last.Time, last.RPS, last.P95Ms, last.ActiveUsers
+	p.PlannedRate = float64(last.PlannedArrivals)
+	if last.Count > 0 {
+		p.ErrorRate = float64(last.KO) / float64(last.Count)
+	}
+	p.Requests, p.Errors = total.Count, total.KO
+	p.Planned, p.Started, p.Dropped = total.ScheduledArrivals, total.Arrivals.Started, total.Arrivals.Dropped
+	p.AbortReason = reason
+	return p, nil
+}
+
+// Finish implements API.
+func (s *Service) Finish(ctx context.Context, runID string) (Verdict, error) {
+	if doc, err := s.store.Report(ctx, runID); err == nil {
+		return verdictOf(doc)
+	}
+	run, err := s.store.Run(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	lr, err := s.live(run)
+	if err != nil {
+		return "", err
+	}
+	batch := lr.agg.Flush()
+	if err := s.sink.Write(ctx, batch); err != nil {
+		return "", fmt.Errorf("write the last series: %w", err)
+	}
+	if err := s.sink.Flush(ctx); err != nil {
+		return "", fmt.Errorf("flush the series: %w", err)
+	}
+	doc, err := s.buildReport(ctx, run, lr)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return "", fmt.Errorf("encode the report: %w", err)
+	}
+	if err := s.store.PutReport(ctx, runID, data); err != nil {
+		return "", fmt.Errorf("store the report: %w", err)
+	}
+	s.notify(ctx, run, lr.plan)
+	s.mu.Lock()
+	delete(s.runs, runID)
+	s.mu.Unlock()
+	s.metrics.reports.WithLabelValues(string(doc.Verdict)).Inc()
+	s.logger.Info("run reported", "run", runID, "verdict", doc.Verdict, "requests", doc.Total.Count)
+	return doc.Verdict, nil
+}
+
+// notify queues the run's notifications: its team's defaults plus the
+// plan's own.
+func (s *Service) notify(ctx context.Context, run store.Run, p *plan.Plan) {
+	if s.outbox == nil {
+		return
+	}
+	var slack, email []string
+	if team, err := s.store.Team(ctx, run.Team); err == nil {
+		slack, email = append(slack, team.Slack...), append(email, team.Email...)
+	}
+	if p.Notify != nil {
+		slack, email = append(slack, p.Notify.Slack...), append(email, p.Notify.Email...)
+	}
+	if len(slack)+len(email) == 0 {
+		return
+	}
+	if err := s.outbox.Enqueue(ctx, run.ID, slack, email); err != nil {
+		s.logger.Error("queueing notifications", "run", run.ID, "err", err)
+	}
+}
+
+func verdictOf(doc json.RawMessage) (Verdict, error) {
+	var v struct {
+		Verdict Verdict `json:"verdict"`
+	}
+	if err := json.Unmarshal(doc, &v); err != nil || v.Verdict == "" {
+		return "", fmt.Errorf("the stored report has no verdict: %v", err)
+	}
+	return v.Verdict, nil
+}
+
+var _ API = (*Service)(nil)
+
+// SetOutbox sets where finished runs' notifications are queued (the
+// dispatcher is built after the service, whose reports it renders).
+func (s *Service) SetOutbox(o Outbox) { s.outbox = o }

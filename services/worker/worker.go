@@ -1,0 +1,286 @@
+// Package worker drives runs: it claims queued runs with a lease, plans
+// their shards, has the job service start the executors, holds the start
+// barrier, watches the run (restarting lost executors, stopping on aborts)
+// and hands the end to reporting. Every step is persisted before it acts,
+// so a worker that takes over a run whose worker died carries on from the
+// store without starting duplicate executors. It also serves the executor
+// API (spec, ready, command).
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/job"
+	"github.com/loadfleet/loadfleet/services/job/backend"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting"
+)
+
+// Config is a worker's configuration.
+type Config struct {
+	// ID names this worker in leases; unique per process.
+	ID string
+	// ControlURL is where executors reach this worker's executor API;
+	// IngestURL where they send snapshots (the reporting target).
+	ControlURL, IngestURL string
+	// LeaseTTL is how long a claim lasts without renewal; a dead worker's
+	// runs are taken over after it.
+	LeaseTTL time.Duration
+	// PollInterval paces claiming and watching.
+	PollInterval time.Duration
+	// ReadyTimeout bounds the start barrier.
+	ReadyTimeout time.Duration
+	// StartDelay is how far ahead of the barrier the start instant is set,
+	// so every executor learns it before it passes.
+	StartDelay time.Duration
+	// MaxRestarts bounds restarts of lost executors over a run.
+	MaxRestarts int
+	// StopTimeout bounds how long stopping waits for executors to exit.
+	StopTimeout time.Duration
+	// Overrun is how long past its schedule (and gracefulStop) a run may
+	// go before the worker stops it.
+	Overrun time.Duration
+}
+
+// DefaultConfig returns the defaults; ID and the URLs are the caller's.
+func DefaultConfig() Config {
+	return Config{LeaseTTL: 10 * time.Second, PollInterval: 250 * time.Millisecond,
+		ReadyTimeout: 60 * time.Second, StartDelay: 2 * time.Second, MaxRestarts: 3,
+		StopTimeout: 4 * time.Second, Overrun: 30 * time.Second}
+}
+
+// Worker claims and drives runs.
+type Worker struct {
+	cfg       Config
+	store     store.Store
+	jobs      job.API
+	reporting reporting.API
+	logger    *slog.Logger
+	metrics   *metrics
+	now       func() time.Time
+}
+
+// New returns a worker. It drives nothing until Run.
+func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, logger *slog.Logger, reg prometheus.Registerer) *Worker {
+	def := DefaultConfig()
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = def.LeaseTTL
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = def.PollInterval
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = def.ReadyTimeout
+	}
+	if cfg.StartDelay <= 0 {
+		cfg.StartDelay = def.StartDelay
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = def.StopTimeout
+	}
+	if cfg.Overrun <= 0 {
+		cfg.Overrun = def.Overrun
+	}
+	return &Worker{cfg: cfg, store: st, jobs: jobs, reporting: rep, logger: logger,
+		metrics: newMetrics(reg), now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Run claims runs and drives them until ctx ends. Runs it drives when ctx
+// ends keep their executors: their leases expire and another worker (or
+// this one, restarted) takes them over.
+func (w *Worker) Run(ctx context.Context) error {
+	tick := time.NewTicker(w.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		for {
+			run, err := w.store.ClaimRun(ctx, w.cfg.ID, w.cfg.LeaseTTL, w.now())
+			if errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+				break
+			}
+			if err != nil {
+				w.logger.Warn("claiming runs", "err", err)
+				break
+			}
+			go w.drive(ctx, run)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// drive takes a claimed run through its states until it ends, the lease is
+// lost or ctx ends.
+func (w *Worker) drive(ctx context.Context, run store.Run) {
+	log := w.logger.With("run", run.ID)
+	log.Info("driving run", "state", run.State, "worker", w.cfg.ID)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go w.keepLease(ctx, cancel, run.ID)
+	defer func() {
+		if context.Cause(ctx) == nil || !errors.Is(context.Cause(ctx), store.ErrLeaseLost) {
+			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), run.ID, w.cfg.ID)
+		}
+	}()
+	for !run.State.Terminal() {
+		next, err := w.step(ctx, run)
+		if ctx.Err() != nil {
+			log.Info("stopped driving run", "state", run.State, "cause", context.Cause(ctx))
+			return
+		}
+		if err != nil {
+			log.Error("run errored", "state", run.State, "err", err)
+			next, err = w.fail(ctx, run, err)
+			if err != nil {
+				log.Error("cannot record the error", "err", err)
+				return
+			}
+		}
+		run = next
+	}
+	log.Info("run ended", "state", run.State, "reason", run.Reason)
+}
+
+// step does what the run's state calls for and returns the run in its
+// next state.
+func (w *Worker) step(ctx context.Context, run store.Run) (store.Run, error) {
+	switch run.State {
+	case store.Queued:
+		if run.AbortWanted {
+			return w.move(ctx, run, store.Aborted, run.Reason)
+		}
+		return w.move(ctx, run, store.Scheduling, "claimed by worker "+w.cfg.ID)
+	case store.Scheduling:
+		return w.schedule(ctx, run)
+	case store.Starting:
+		return w.start(ctx, run)
+	case store.Running:
+		return w.watch(ctx, run)
+	case store.Stopping:
+		return w.stop(ctx, run)
+	case store.Reporting:
+		return w.finish(ctx, run)
+	}
+	return run, fmt.Errorf("unexpected state %q", run.State)
+}
+
+// keepLease renews the lease until ctx ends; losing it cancels the run's
+// driving with store.ErrLeaseLost.
+func (w *Worker) keepLease(ctx context.Context, cancel context.CancelCauseFunc, runID string) {
+	tick := time.NewTicker(w.cfg.LeaseTTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := w.store.RenewLease(ctx, runID, w.cfg.ID, w.cfg.LeaseTTL, w.now())
+		if errors.Is(err, store.ErrLeaseLost) {
+			w.logger.Warn("lease lost; another worker drives the run", "run", runID)
+			cancel(err)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			w.logger.Warn("renewing the lease", "run", runID, "err", err)
+		}
+	}
+}
+
+// move transitions the run, recording why.
+func (w *Worker) move(ctx context.Context, run store.Run, to store.State, reason string) (store.Run, error) {
+	next, err := w.store.Transition(ctx, run.ID, to, reason, w.now())
+	if err != nil {
+		return run, fmt.Errorf("%s -> %s: %w", run.State, to, err)
+	}
+	w.metrics.transitions.WithLabelValues(string(to)).Inc()
+	return next, nil
+}
+
+// fail ends a run that cannot go on: its executors are stopped and the run
+// errors with the reason.
+func (w *Worker) fail(ctx context.Context, run store.Run, cause error) (store.Run, error) {
+	if fresh, err := w.store.Run(ctx, run.ID); err == nil {
+		run = fresh
+	}
+	w.stopAll(ctx, run)
+	if run.State.Terminal() {
+		return run, nil
+	}
+	return w.move(ctx, run, store.Errored, cause.Error())
+}
+
+// update applies change to the stored run, retrying on concurrent writes
+// (executors report ready while the worker writes).
+func (w *Worker) update(ctx context.Context, runID string, change func(*store.Run) error) (store.Run, error) {
+	return Update(ctx, w.store, runID, change)
+}
+
+// Update applies change to the stored run with optimistic concurrency,
+// re-reading and re-applying it when another writer got in between.
+func Update(ctx context.Context, st store.Store, runID string, change func(*store.Run) error) (store.Run, error) {
+	for attempt := 0; ; attempt++ {
+		run, err := st.Run(ctx, runID)
+		if err != nil {
+			return run, err
+		}
+		if err := change(&run); err != nil {
+			return run, err
+		}
+		next, err := st.UpdateRun(ctx, run)
+		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
+			return next, err
+		}
+		if err := sleep(ctx, time.Duration(attempt+1)*5*time.Millisecond); err != nil {
+			return run, err
+		}
+	}
+}
+
+// parsePlan reads the run's plan snapshot.
+func parsePlan(run store.Run) (*plan.Plan, error) {
+	var p plan.Plan
+	if err := json.Unmarshal(run.Plan, &p); err != nil {
+		return nil, fmt.Errorf("the run's plan snapshot does not parse: %w", err)
+	}
+	return &p, nil
+}
+
+// specFor is the shard spec of a shard's current attempt.
+func (w *Worker) specFor(run store.Run, p *plan.Plan, sh store.Shard) wire.ShardSpec {
+	return wire.ShardSpec{RunID: run.ID, Shard: sh.Index, Shards: len(run.Shards), Seed: run.Seed, Plan: *p,
+		StartAt: run.StartAt, ResumeAt: sh.ResumeAt, Attempt: sh.Attempt, Token: sh.Token,
+		ControlURL: w.cfg.ControlURL, IngestURL: w.cfg.IngestURL, Location: sh.Location}
+}
+
+func shardID(run store.Run, sh store.Shard) backend.ShardID {
+	return backend.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: sh.Attempt}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// SetEndpoints sets where executors reach the executor API and the ingest,
+// once the process knows its address. Call it before Run.
+func (w *Worker) SetEndpoints(controlURL, ingestURL string) {
+	w.cfg.ControlURL, w.cfg.IngestURL = controlURL, ingestURL
+}
