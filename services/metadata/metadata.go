@@ -52,6 +52,12 @@ type StartRequest struct {
 	Overrides store.Overrides `json:"overrides,omitzero"`
 }
 
+// The team and project of plans that name none.
+const (
+	DefaultTeam    = "default"
+	DefaultProject = "default"
+)
+
 // Service is the metadata service in process.
 type Service struct {
 	store     store.Store
@@ -214,6 +220,14 @@ func (s *Service) validate(ctx context.Context, doc []byte) (*plan.Plan, *valida
 			kind = plan.ErrTooLarge
 		}
 		return nil, nil, &plan.ValidationError{Kind: kind, Problems: res.Problems}
+	}
+	// Plans without a team or project are filed under "default", so every
+	// run can be listed by both.
+	if res.Plan.Team == "" {
+		res.Plan.Team = DefaultTeam
+	}
+	if res.Plan.Project == "" {
+		res.Plan.Project = DefaultProject
 	}
 	return res.Plan, res, nil
 }

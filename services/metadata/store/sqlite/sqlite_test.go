@@ -30,7 +30,7 @@ func TestTwoStoresShareOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "loadfleet.db")
 	a, b := open(t, path), open(t, path)
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	storetest.SharedDatabase(t, a, b)
+	storetest.SharedFile(t, a, b)
 }
 
 // Reopening a file keeps its records: the schema is created only once.

@@ -823,10 +823,10 @@ func outboxLifecycle(t *testing.T, st store.Store) {
 	}
 }
 
-// SharedDatabase checks two stores over one database (two processes): a
+// SharedFile checks two stores over one database, a file or a server (two processes): a
 // run created and claimed through one is seen, and not claimable, through
 // the other, and their writes conflict as one store's would.
-func SharedDatabase(t *testing.T, a, b store.Store) {
+func SharedFile(t *testing.T, a, b store.Store) {
 	ctx := context.Background()
 	must(t, a.CreateRun(ctx, newRun("r-1", "shop", "checkout", t0)))
 	_, err := a.ClaimRun(ctx, "w-a", time.Minute, t0)

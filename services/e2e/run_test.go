@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/loadfleet/loadfleet/services/app"
+	"github.com/loadfleet/loadfleet/services/metadata"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/report"
+)
+
+// Four local executors together make exactly the arrivals of the plan, and
+// the run passes its criteria with a report that says so.
+func TestFourLocalExecutorsAddUpToThePlan(t *testing.T) {
+	srv, served := target(t)
+	base := startPlatform(t, app.TargetAll, platformConfig(t, t.TempDir()))
+	api := client(base)
+	run, err := api.StartRun(context.Background(), metadata.StartRequest{
+		Plan: json.RawMessage(constantPlan(srv.URL, 50, 4, 4, `{"metric": "errors.rate", "max": 0.01}`))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = waitForState(t, api, run.ID, 60*time.Second, store.Passed)
+	doc := reportOf(t, api, run.ID)
+	if doc.Arrivals.Planned != 200 || doc.Arrivals.Started != 200 || doc.Total.Count != 200 || served.Load() != 200 {
+		t.Fatalf("arrivals %+v, %d requests measured, %d served; want exactly 200 of each", doc.Arrivals, doc.Total.Count, served.Load())
+	}
+	if len(run.Shards) != 4 || len(doc.Executors) != 4 {
+		t.Fatalf("%d shards, %d executors in the report; want 4", len(run.Shards), len(doc.Executors))
+	}
+	for _, sh := range run.Shards {
+		if !sh.Ready || !sh.Done || sh.Attempt != 0 || sh.ToolVersion == "" {
+			t.Errorf("shard %+v: want ready, done, first attempt, a tool version", sh)
+		}
+	}
+	if doc.Verdict != report.Passed || len(doc.Criteria) != 1 || !doc.Criteria[0].Passed {
+		t.Fatalf("verdict %s, criteria %+v", doc.Verdict, doc.Criteria)
+	}
+	if run.ToolVersions["native"] == "" {
+		t.Fatalf("tool versions %v: want the native injector's", run.ToolVersions)
+	}
+}
+
+func reportOf(t *testing.T, api metadata.API, runID string) report.Document {
+	t.Helper()
+	raw, err := api.Report(context.Background(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc report.Document
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
