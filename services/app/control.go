@@ -104,7 +104,9 @@ func (a *App) initWorker() error {
 	w.ControlRoutes(a.mux.ServeMux)
 	a.control.worker = w
 	a.loops = append(a.loops, func(ctx context.Context) error {
-		w.SetEndpoints(a.publicURL(), a.serviceURL(a.cfg.Services.Reporting, a.control.reporting != nil))
+		// Executors reach the executor API at the configured worker address
+		// (a load balancer over the workers: any worker answers it), else here.
+		w.SetEndpoints(a.serviceURL(a.cfg.Services.Worker, false), a.serviceURL(a.cfg.Services.Reporting, a.control.reporting != nil))
 		return w.Run(ctx)
 	})
 	return nil

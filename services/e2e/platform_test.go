@@ -136,3 +136,5 @@ func waitForState(t *testing.T, api metadata.API, runID string, timeout time.Dur
 }
 
 func client(base string) *metadataclient.Client { return metadataclient.New(base, "", nil) }
+
+func itoa(n int) string { return fmt.Sprint(n) }
