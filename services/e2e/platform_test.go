@@ -22,8 +22,9 @@ import (
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
-// executorBin is the executor binary the local backend starts, built once.
-var executorBin string
+// executorBin is the executor binary the local backend starts, and
+// loadfleetBin the platform's binary, both built once.
+var executorBin, loadfleetBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "loadfleet-e2e-")
@@ -32,11 +33,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	executorBin = filepath.Join(dir, "loadfleet-executor")
-	build := exec.Command("go", "build", "-o", executorBin, "github.com/loadfleet/loadfleet/executors/cmd/loadfleet-executor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build the executor:", err)
-		os.Exit(1)
+	loadfleetBin = filepath.Join(dir, "loadfleet")
+	for bin, pkg := range map[string]string{executorBin: "github.com/loadfleet/loadfleet/executors/cmd/loadfleet-executor",
+		loadfleetBin: "github.com/loadfleet/loadfleet/services/cmd/loadfleet"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
