@@ -32,8 +32,8 @@ func TestFourLocalExecutorsAddUpToThePlan(t *testing.T) {
 		t.Fatalf("%d shards, %d executors in the report; want 4", len(run.Shards), len(doc.Executors))
 	}
 	for _, sh := range run.Shards {
-		if !sh.Ready || !sh.Done || sh.Attempt != 0 || sh.ToolVersion == "" {
-			t.Errorf("shard %+v: want ready, done, first attempt, a tool version", sh)
+		if !sh.Ready || !sh.Done || sh.Attempt != 0 || sh.ToolVersion == "" || sh.Backend != "local" {
+			t.Errorf("shard %+v: want ready, done, first attempt, a tool version, the local backend", sh)
 		}
 	}
 	if doc.Verdict != report.Passed || len(doc.Criteria) != 1 || !doc.Criteria[0].Passed {

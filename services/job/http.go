@@ -40,7 +40,7 @@ func pathLocation(l string) string {
 // LocationList is the body of GET /v1/jobs/locations; StatusList of a run's
 // executors.
 type LocationList struct {
-	Locations []string `json:"locations"`
+	Locations []LocationInfo `json:"locations"`
 }
 
 // StatusList is the body of GET RunExecutorsPath.
@@ -54,8 +54,8 @@ const maxSpecBytes = 4 << 20
 func Routes(mux *http.ServeMux, api API) {
 	const exec = "/v1/jobs/{location}/executors/{run}/{shard}/{attempt}"
 	mux.HandleFunc("GET "+LocationsPath, func(w http.ResponseWriter, r *http.Request) {
-		names, err := api.Locations(r.Context())
-		reply(w, LocationList{Locations: names}, err)
+		infos, err := api.Locations(r.Context())
+		reply(w, LocationList{Locations: infos}, err)
 	})
 	mux.HandleFunc("PUT "+exec, func(w http.ResponseWriter, r *http.Request) {
 		loc, id, ok := executorOf(w, r)

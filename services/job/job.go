@@ -26,13 +26,19 @@ var ErrUnknownLocation = errors.New("unknown location")
 // Every operation is idempotent by shard ID, like the backends under it.
 type API interface {
 	// Locations lists the configured locations, the default first.
-	Locations(ctx context.Context) ([]string, error)
+	Locations(ctx context.Context) ([]LocationInfo, error)
 	Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error
 	Status(ctx context.Context, location string, id backend.ShardID) (backend.Status, error)
 	List(ctx context.Context, location, runID string) ([]backend.Status, error)
 	Stop(ctx context.Context, location string, id backend.ShardID) error
 	Logs(ctx context.Context, location string, id backend.ShardID) (io.ReadCloser, error)
 	Remove(ctx context.Context, location string, id backend.ShardID) error
+}
+
+// LocationInfo names a location and the kind of backend it uses.
+type LocationInfo struct {
+	Name    string `json:"name"`
+	Backend string `json:"backend"`
 }
 
 // Location is a named place executors run, through one backend.
@@ -64,12 +70,20 @@ func New(locations []Location, logger *slog.Logger, reg prometheus.Registerer) (
 }
 
 // Locations implements API.
-func (s *Service) Locations(context.Context) ([]string, error) {
+func (s *Service) Locations(context.Context) ([]LocationInfo, error) {
+	infos := make([]LocationInfo, len(s.locations))
+	for i, l := range s.locations {
+		infos[i] = LocationInfo{Name: l.Name, Backend: l.Backend.Name()}
+	}
+	return infos, nil
+}
+
+func (s *Service) names() string {
 	names := make([]string, len(s.locations))
 	for i, l := range s.locations {
 		names[i] = l.Name
 	}
-	return names, nil
+	return strings.Join(names, ", ")
 }
 
 func (s *Service) backend(location string) (backend.Backend, error) {
@@ -78,8 +92,7 @@ func (s *Service) backend(location string) (backend.Backend, error) {
 	}
 	i := slices.IndexFunc(s.locations, func(l Location) bool { return l.Name == location })
 	if i < 0 {
-		names, _ := s.Locations(context.Background())
-		return nil, fmt.Errorf("%w %q (locations: %s)", ErrUnknownLocation, location, strings.Join(names, ", "))
+		return nil, fmt.Errorf("%w %q (locations: %s)", ErrUnknownLocation, location, s.names())
 	}
 	return s.locations[i].Backend, nil
 }

@@ -27,13 +27,21 @@ func (w *Worker) schedule(ctx context.Context, run store.Run) (store.Run, error)
 	if err != nil {
 		return run, fmt.Errorf("list the job service's locations: %w", err)
 	}
-	shards := planShards(p, locations[0])
+	backends := map[string]string{}
+	var names []string
+	for _, l := range locations {
+		backends[l.Name] = l.Backend
+		names = append(names, l.Name)
+	}
+	shards := planShards(p, names[0])
 	for i := range shards {
 		sh := &shards[i]
-		if !slices.Contains(locations, sh.Location) {
+		kind, ok := backends[sh.Location]
+		if !ok {
 			return run, fmt.Errorf("the plan's location %q is not configured on this server (locations: %s)",
-				sh.Location, strings.Join(locations, ", "))
+				sh.Location, strings.Join(names, ", "))
 		}
+		sh.Backend = kind
 		sh.Token = shardtoken.New(run.ID, sh.Index, 0)
 	}
 	if len(run.Shards) == 0 {

@@ -38,7 +38,7 @@ func New(baseURL string, httpClient *http.Client) *Client {
 }
 
 // Locations implements job.API.
-func (c *Client) Locations(ctx context.Context) ([]string, error) {
+func (c *Client) Locations(ctx context.Context) ([]job.LocationInfo, error) {
 	var list job.LocationList
 	return list.Locations, c.json(ctx, http.MethodGet, job.LocationsPath, nil, &list)
 }
