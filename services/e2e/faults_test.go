@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +118,30 @@ func executorPID(t *testing.T, dir, runID string, shard, attempt int) int {
 		t.Fatalf("pid file %s: %v", data, err)
 	}
 	return rec.PID
+}
+
+// An abortOnFail criterion that fails live stops the run long before its
+// schedule ends, and the run fails with that criterion as the reason.
+func TestAbortOnFailStopsTheRun(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	base := startPlatform(t, app.TargetAll, platformConfig(t, t.TempDir()))
+	api := client(base)
+	started := time.Now()
+	run, err := api.StartRun(context.Background(), metadata.StartRequest{Plan: json.RawMessage(
+		constantPlan(failing.URL, 30, 120, 2, `{"metric": "errors.rate", "max": 0.05, "abortOnFail": true}`))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = waitForState(t, api, run.ID, 60*time.Second, store.Failed)
+	if took := time.Since(started); took > 45*time.Second {
+		t.Fatalf("the run took %v; an abortOnFail criterion should stop a 120 s run within seconds of its minimum sample", took)
+	}
+	doc := reportOf(t, api, run.ID)
+	if doc.Verdict != report.Failed || doc.Criteria[0].Passed || !strings.Contains(run.Reason, "abortOnFail") {
+		t.Fatalf("verdict %s, criteria %+v, reason %q", doc.Verdict, doc.Criteria, run.Reason)
+	}
+	t.Logf("stopped after %v: %s", time.Since(started).Round(time.Second), run.Reason)
 }

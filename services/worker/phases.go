@@ -318,9 +318,10 @@ func (w *Worker) finish(ctx context.Context, run store.Run) (store.Run, error) {
 	if to == "" {
 		return run, fmt.Errorf("reporting gave an unknown verdict %q", verdict)
 	}
-	reason := run.Reason
-	if reason == "" {
-		reason = "verdict " + string(verdict)
+	// The stopping reason matters only when the run was cut short.
+	reason := "verdict " + string(verdict)
+	if run.AbortWanted || strings.HasPrefix(run.Reason, "abortOnFail") {
+		reason += ": " + run.Reason
 	}
 	next, err := w.move(ctx, run, to, reason)
 	if err != nil {
