@@ -3,7 +3,6 @@ package command
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,17 +78,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 // runAgent runs one shard for the control plane.
 func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	f, err := parseAgentFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	logger, err := newLogger(stderr, f.logLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	logger, code, ok := begin(err, f.logLevel, stderr)
+	if !ok {
+		return code
 	}
 	spec, err := loadSpec(ctx, f, logger)
 	if err != nil {

@@ -101,6 +101,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// begin is what every command does after parsing its flags: -h is not an
+// error, a bad flag is a usage error, and the logger is built. ok is false
+// when the command should exit with code.
+func begin(flagErr error, logLevel string, stderr io.Writer) (logger *slog.Logger, code int, ok bool) {
+	if errors.Is(flagErr, flag.ErrHelp) {
+		return nil, exitOK, false
+	}
+	if flagErr == nil {
+		logger, flagErr = newLogger(stderr, logLevel)
+	}
+	if flagErr != nil {
+		fmt.Fprintln(stderr, flagErr)
+		return nil, exitUsage, false
+	}
+	return logger, exitOK, true
+}
+
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {

@@ -58,17 +58,9 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 // runStandalone runs the whole plan as one shard and prints the summary.
 func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseRunFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	logger, err := newLogger(stderr, f.logLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+	logger, code, ok := begin(err, f.logLevel, stderr)
+	if !ok {
+		return code
 	}
 	p, err := readPlan(f.plan)
 	if err != nil {
