@@ -46,13 +46,20 @@ func TestTwoDockerExecutorsAddUpToThePlan(t *testing.T) {
 			t.Errorf("executor %+v: want location docker", e)
 		}
 	}
-	// The run's end removed its containers.
-	left, err := cli.ContainerList(context.Background(), dockerListAll(docker.LabelRun+"="+run.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(left) != 0 {
-		t.Fatalf("%d containers left after the run", len(left))
+	// The run's end removes its containers (just after the verdict).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		left, err := cli.ContainerList(context.Background(), dockerListAll(docker.LabelRun+"="+run.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d containers left 15 s after the run", len(left))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

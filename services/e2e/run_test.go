@@ -1,8 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,6 +48,57 @@ func TestFourLocalExecutorsAddUpToThePlan(t *testing.T) {
 	}
 	if run.ToolVersions["native"] == "" {
 		t.Fatalf("tool versions %v: want the native injector's", run.ToolVersions)
+	}
+	requireRenderings(t, base, run.ID, doc)
+}
+
+// requireRenderings renders the stored report with `loadfleet report` in
+// every format and checks each agrees with the document.
+func requireRenderings(t *testing.T, server, runID string, doc report.Document) {
+	t.Helper()
+	dir := t.TempDir()
+	for format, check := range map[string]func([]byte) error{
+		"json": func(b []byte) error {
+			var again report.Document
+			if err := json.Unmarshal(b, &again); err != nil || again.Total.Count != doc.Total.Count {
+				return fmt.Errorf("json: %v, %d requests", err, again.Total.Count)
+			}
+			return nil
+		},
+		"junit": func(b []byte) error {
+			var suite struct {
+				Tests int `xml:"tests,attr"`
+			}
+			if err := xml.Unmarshal(b, &suite); err != nil || suite.Tests != len(doc.Criteria)+1 {
+				return fmt.Errorf("junit: %v, %d tests for %d criteria", err, suite.Tests, len(doc.Criteria))
+			}
+			return nil
+		},
+		"html": func(b []byte) error {
+			if !bytes.Contains(b, []byte(runID)) || !bytes.Contains(b, []byte("uPlot")) {
+				return errors.New("html: no run ID or no chart library")
+			}
+			return nil
+		},
+		"md": func(b []byte) error {
+			if !bytes.Contains(bytes.ToLower(b), []byte(string(doc.Verdict))) {
+				return errors.New("md: no verdict")
+			}
+			return nil
+		},
+	} {
+		out := filepath.Join(dir, "report."+format)
+		cmd := exec.Command(loadfleetBin, "report", runID, "--server", server, "--format", format, "--out", out)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("loadfleet report --format %s: %v\n%s", format, err, msg)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(b); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

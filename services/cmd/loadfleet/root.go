@@ -87,7 +87,7 @@ environment variables (--max-rate: LOADFLEET_MAX_RATE).`,
 		SilenceErrors:     true,
 		PersistentPreRunE: applyEnv,
 	}
-	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand())
+	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand(), newReportCommand())
 	root.AddCommand(newExecutorCommand())
 	return root
 }
