@@ -153,6 +153,8 @@ func (w *Worker) watch(ctx context.Context, run store.Run) (store.Run, error) {
 			w.logger.Warn("reading the run's progress", "run", run.ID, "err", err)
 		} else if prog.AbortReason != "" {
 			return w.move(ctx, run, store.Stopping, "abortOnFail criterion failed: "+prog.AbortReason)
+		} else if run, err = w.checkHeartbeats(ctx, run, prog); err != nil {
+			return run, err
 		}
 		run, err = w.checkShards(ctx, run, end)
 		if err != nil {
@@ -353,4 +355,60 @@ func (w *Worker) logTail(ctx context.Context, run store.Run, sh store.Shard) str
 	data, _ := io.ReadAll(io.LimitReader(logs, 1<<20))
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	return strings.Join(lines[max(0, len(lines)-3):], " | ")
+}
+
+// checkHeartbeats records a shard whose executor runs but sends no
+// snapshot as degraded while it is silent: its numbers are missing from
+// those seconds. (A dead executor is the backend's to report, and is
+// restarted; a silent one may only be slow to flush.)
+func (w *Worker) checkHeartbeats(ctx context.Context, run store.Run, prog reporting.Progress) (store.Run, error) {
+	now := w.now()
+	changes := silenceChanges(run, prog, now, w.cfg.HeartbeatTimeout)
+	if len(changes) == 0 {
+		return run, nil
+	}
+	return w.update(ctx, run.ID, func(r *store.Run) error {
+		for shard, silent := range changes {
+			reason := silentReason(shard)
+			open := slices.IndexFunc(r.Degraded, func(d store.Interval) bool { return d.End == nil && d.Reason == reason })
+			switch {
+			case silent && open < 0:
+				w.logger.Warn("an executor is silent", "run", r.ID, "shard", shard)
+				r.Degraded = append(r.Degraded, store.Interval{Start: now, Reason: reason})
+			case !silent && open >= 0:
+				r.Degraded[open].End = &now
+			}
+		}
+		return nil
+	})
+}
+
+func silentReason(shard int) string {
+	return fmt.Sprintf("shard %d sent no snapshot (heartbeat) while its executor ran", shard)
+}
+
+// silenceChanges says, per shard, whether it turned silent (true) or spoke
+// again (false): a running shard is silent when its latest snapshot (or the
+// start, before the first) is older than timeout. Pure, for table tests.
+func silenceChanges(run store.Run, prog reporting.Progress, now time.Time, timeout time.Duration) map[int]bool {
+	if run.StartAt == nil || timeout <= 0 || now.Before(run.StartAt.Add(timeout)) {
+		return nil
+	}
+	changes := map[int]bool{}
+	for _, sh := range run.Shards {
+		last := *run.StartAt
+		for _, p := range prog.Shards {
+			if p.Shard == sh.Index && p.Attempt == sh.Attempt && p.LastSeen.After(last) {
+				last = p.LastSeen
+			}
+		}
+		silent := !sh.Done && sh.Ready && now.Sub(last) > timeout
+		open := slices.ContainsFunc(run.Degraded, func(d store.Interval) bool {
+			return d.End == nil && d.Reason == silentReason(sh.Index)
+		})
+		if silent != open {
+			changes[sh.Index] = silent
+		}
+	}
+	return changes
 }

@@ -1,10 +1,14 @@
 package worker
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting"
 )
 
 func weight(w float64) *float64 { return &w }
@@ -48,5 +52,42 @@ func TestPlanShards(t *testing.T) {
 				t.Fatalf("locations = %v, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSilenceChanges(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	run := func(degraded ...store.Interval) store.Run {
+		return store.Run{StartAt: &start, Degraded: degraded,
+			Shards: []store.Shard{{Index: 0, Ready: true}, {Index: 1, Ready: true, Attempt: 1}, {Index: 2, Ready: true, Done: true}}}
+	}
+	seen := func(shard, attempt int, at time.Duration) reporting.ShardProgress {
+		return reporting.ShardProgress{Shard: shard, Attempt: attempt, LastSeen: start.Add(at)}
+	}
+	silent0 := store.Interval{Start: start, Reason: silentReason(0)}
+	tests := []struct {
+		name string
+		run  store.Run
+		prog []reporting.ShardProgress
+		now  time.Duration
+		want map[int]bool
+	}{
+		{"nothing is judged before a timeout has passed since the start", run(), nil, 5 * time.Second, nil},
+		{"shards that spoke recently are fine; a done shard is never silent",
+			run(), []reporting.ShardProgress{seen(0, 0, 14*time.Second), seen(1, 1, 14*time.Second)}, 15 * time.Second, map[int]bool{}},
+		{"a shard silent past the timeout turns silent",
+			run(), []reporting.ShardProgress{seen(0, 0, 2*time.Second), seen(1, 1, 14*time.Second)}, 15 * time.Second, map[int]bool{0: true}},
+		{"snapshots of an earlier attempt do not count for the current one",
+			run(), []reporting.ShardProgress{seen(0, 0, 14*time.Second), seen(1, 0, 14*time.Second)}, 15 * time.Second, map[int]bool{1: true}},
+		{"a silent shard already recorded is not recorded again",
+			run(silent0), []reporting.ShardProgress{seen(1, 1, 14*time.Second)}, 15 * time.Second, map[int]bool{}},
+		{"a silent shard that speaks again ends its interval",
+			run(silent0), []reporting.ShardProgress{seen(0, 0, 14*time.Second), seen(1, 1, 14*time.Second)}, 15 * time.Second, map[int]bool{0: false}},
+	}
+	for _, tt := range tests {
+		got := silenceChanges(tt.run, reporting.Progress{Shards: tt.prog}, start.Add(tt.now), 10*time.Second)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -49,13 +49,16 @@ type Config struct {
 	// Overrun is how long past its schedule (and gracefulStop) a run may
 	// go before the worker stops it.
 	Overrun time.Duration
+	// HeartbeatTimeout is how long a running executor may send no
+	// snapshot before the run is recorded as degraded.
+	HeartbeatTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults; ID and the URLs are the caller's.
 func DefaultConfig() Config {
 	return Config{LeaseTTL: 10 * time.Second, PollInterval: 250 * time.Millisecond,
 		ReadyTimeout: 60 * time.Second, StartDelay: 2 * time.Second, MaxRestarts: 3,
-		StopTimeout: 4 * time.Second, Overrun: 30 * time.Second}
+		StopTimeout: 4 * time.Second, Overrun: 30 * time.Second, HeartbeatTimeout: 10 * time.Second}
 }
 
 // Worker claims and drives runs.
@@ -89,6 +92,9 @@ func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, logger *sl
 	}
 	if cfg.Overrun <= 0 {
 		cfg.Overrun = def.Overrun
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = def.HeartbeatTimeout
 	}
 	return &Worker{cfg: cfg, store: st, jobs: jobs, reporting: rep, logger: logger,
 		metrics: newMetrics(reg), now: func() time.Time { return time.Now().UTC() }}
