@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting/report"
+	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
 // Four local executors together make exactly the arrivals of the plan, and
@@ -50,6 +52,32 @@ func TestFourLocalExecutorsAddUpToThePlan(t *testing.T) {
 		t.Fatalf("tool versions %v: want the native injector's", run.ToolVersions)
 	}
 	requireRenderings(t, base, run.ID, doc)
+	requireSeries(t, base, run.ID, doc)
+}
+
+// requireSeries reads the run's merged per-second series back through the
+// query API: its seconds add up to the report's total.
+func requireSeries(t *testing.T, server, runID string, doc report.Document) {
+	t.Helper()
+	resp, err := http.Get(server + "/v1/runs/" + runID + "/series?request=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var batch series.Batch
+	if err := json.NewDecoder(resp.Body).Decode(&batch); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET series: %d %v", resp.StatusCode, err)
+	}
+	var sum int64
+	for _, p := range batch.Points {
+		if p.Request != series.AllRequests {
+			t.Fatalf("asked for the all-requests series, got %q", p.Request)
+		}
+		sum += p.Count
+	}
+	if sum != doc.Total.Count || len(batch.Executors) == 0 {
+		t.Fatalf("series seconds add up to %d requests (report: %d), %d executor points", sum, doc.Total.Count, len(batch.Executors))
+	}
 }
 
 // requireRenderings renders the stored report with `loadfleet report` in

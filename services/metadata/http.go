@@ -19,6 +19,7 @@ import (
 const (
 	TestsPath = "/v1/tests"
 	RunsPath  = "/v1/runs"
+	TeamsPath = "/v1/teams"
 )
 
 // maxBody bounds request bodies: a plan is at most plan.MaxPlanBytes, and a
@@ -62,6 +63,28 @@ func Routes(mux *http.ServeMux, api API) {
 	mux.HandleFunc("GET "+RunsPath+"/{id}", h.getRun)
 	mux.HandleFunc("POST "+RunsPath+"/{id}/abort", h.abortRun)
 	mux.HandleFunc("GET "+RunsPath+"/{id}/report", h.getReport)
+	mux.HandleFunc("PUT "+TeamsPath+"/{name}", h.putTeam)
+	mux.HandleFunc("GET "+TeamsPath+"/{name}", h.getTeam)
+}
+
+func (h Handler) putTeam(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var t store.Team
+	if err := json.Unmarshal(body, &t); err != nil {
+		answer(w, 0, nil, fieldError("", "the body is not a team: "+err.Error()))
+		return
+	}
+	t.Name = r.PathValue("name")
+	team, err := h.api.PutTeam(r.Context(), t)
+	answer(w, http.StatusOK, team, err)
+}
+
+func (h Handler) getTeam(w http.ResponseWriter, r *http.Request) {
+	team, err := h.api.Team(r.Context(), r.PathValue("name"))
+	answer(w, http.StatusOK, team, err)
 }
 
 func (h Handler) createTest(w http.ResponseWriter, r *http.Request) {

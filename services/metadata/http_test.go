@@ -116,6 +116,27 @@ func TestRunsStartWithOverridesAndAbort(t *testing.T) {
 	}
 }
 
+func TestTeamDefaults(t *testing.T) {
+	for name, api := range apis(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			team, err := api.PutTeam(ctx, store.Team{Name: "shop", Slack: []string{"#perf"}, Email: []string{"Perf <perf@example.com>"}})
+			if err != nil || team.Created.IsZero() {
+				t.Fatalf("put team: %+v, %v", team, err)
+			}
+			got, err := api.Team(ctx, "shop")
+			if err != nil || len(got.Slack) != 1 || len(got.Email) != 1 {
+				t.Fatalf("team = %+v, %v", got, err)
+			}
+			_, err = api.PutTeam(ctx, store.Team{Name: "shop", Email: []string{"not an address"}})
+			var ve *plan.ValidationError
+			if !errors.As(err, &ve) || ve.Problems[0].Path != "/email/0" {
+				t.Fatalf("bad address: %v", err)
+			}
+		})
+	}
+}
+
 func TestRunFilterRefusesBadParameters(t *testing.T) {
 	_, err := metadata.ParseRunFilter(map[string][]string{"state": {"running,sleeping"}, "since": {"yesterday"}, "limit": {"-1"}})
 	var ve *plan.ValidationError

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +43,10 @@ type API interface {
 	// Report returns a run's report document (store.ErrNotFound before it
 	// is written).
 	Report(ctx context.Context, runID string) (json.RawMessage, error)
+	// PutTeam sets a team's notification defaults (what every run of the
+	// team notifies, besides its plan's own); Team reads them.
+	PutTeam(ctx context.Context, t store.Team) (store.Team, error)
+	Team(ctx context.Context, name string) (store.Team, error)
 }
 
 // StartRequest names what to run: a saved test (TestID, Version 0 for the
@@ -188,6 +194,41 @@ func (s *Service) Report(ctx context.Context, runID string) (json.RawMessage, er
 		return nil, err
 	}
 	return s.store.Report(ctx, runID)
+}
+
+// PutTeam implements API.
+func (s *Service) PutTeam(ctx context.Context, t store.Team) (store.Team, error) {
+	var problems []plan.Problem
+	if strings.TrimSpace(t.Name) == "" {
+		problems = append(problems, plan.Problem{Path: "/name", Message: "a team needs a name"})
+	}
+	for i, addr := range t.Email {
+		if _, err := mail.ParseAddress(addr); err != nil {
+			problems = append(problems, plan.Problem{Path: fmt.Sprintf("/email/%d", i), Message: fmt.Sprintf("%q is not an email address", addr)})
+		}
+	}
+	for i, ch := range t.Slack {
+		if strings.TrimSpace(ch) == "" {
+			problems = append(problems, plan.Problem{Path: fmt.Sprintf("/slack/%d", i), Message: "a Slack channel cannot be empty"})
+		}
+	}
+	if len(problems) > 0 {
+		return store.Team{}, &plan.ValidationError{Kind: plan.ErrInvalid, Problems: problems}
+	}
+	if old, err := s.store.Team(ctx, t.Name); err == nil {
+		t.Created = old.Created
+	} else {
+		t.Created = s.now().UTC()
+	}
+	if err := s.store.PutTeam(ctx, t); err != nil {
+		return store.Team{}, err
+	}
+	return s.store.Team(ctx, t.Name)
+}
+
+// Team implements API.
+func (s *Service) Team(ctx context.Context, name string) (store.Team, error) {
+	return s.store.Team(ctx, name)
 }
 
 // Redact removes the secrets of a run (its executors' tokens) before it

@@ -123,6 +123,22 @@ func (c *Client) AbortRun(ctx context.Context, id, reason string) (store.Run, er
 	return r, c.do(ctx, http.MethodPost, metadata.RunsPath+"/"+url.PathEscape(id)+"/abort", nil, body, &r)
 }
 
+// PutTeam implements metadata.API.
+func (c *Client) PutTeam(ctx context.Context, t store.Team) (store.Team, error) {
+	body, err := json.Marshal(t)
+	if err != nil {
+		return store.Team{}, fmt.Errorf("encode the team: %w", err)
+	}
+	var out store.Team
+	return out, c.do(ctx, http.MethodPut, metadata.TeamsPath+"/"+url.PathEscape(t.Name), nil, body, &out)
+}
+
+// Team implements metadata.API.
+func (c *Client) Team(ctx context.Context, name string) (store.Team, error) {
+	var out store.Team
+	return out, c.do(ctx, http.MethodGet, metadata.TeamsPath+"/"+url.PathEscape(name), nil, nil, &out)
+}
+
 // Report implements metadata.API.
 func (c *Client) Report(ctx context.Context, runID string) (json.RawMessage, error) {
 	var doc json.RawMessage
