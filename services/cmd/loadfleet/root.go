@@ -30,6 +30,8 @@ const envPrefix = "LOADFLEET_"
 type exitError struct {
 	code int
 	err  error // nil: the command already said everything
+	// noHint: the input, not the command line, was wrong (no usage hint).
+	noHint bool
 }
 
 func (e *exitError) Error() string {
@@ -60,16 +62,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	code := exitUsage
+	code, hint := exitUsage, true
 	var ee *exitError
 	if errors.As(err, &ee) {
-		code = ee.code
+		code, hint = ee.code, !ee.noHint
 		err = ee.err
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "loadfleet: %v\n", err)
 	}
-	if code == exitUsage {
+	if code == exitUsage && hint {
 		fmt.Fprintln(stderr, "Run 'loadfleet --help' for usage.")
 	}
 	return code
@@ -87,7 +89,7 @@ environment variables (--max-rate: LOADFLEET_MAX_RATE).`,
 		SilenceErrors:     true,
 		PersistentPreRunE: applyEnv,
 	}
-	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand(), newReportCommand())
+	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand(), newReportCommand(), newRunCommand())
 	root.AddCommand(newExecutorCommand())
 	return root
 }

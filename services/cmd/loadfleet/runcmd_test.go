@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var buildExecutor = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "loadfleet-run-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "loadfleet-executor")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/loadfleet/loadfleet/executors/cmd/loadfleet-executor").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build the executor: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func runPlan(t *testing.T, baseURL, criteria string) string {
+	path := filepath.Join(t.TempDir(), "plan.json")
+	plan := fmt.Sprintf(`{"name": "cli run", "target": {"baseUrl": %q},
+  "scenarios": [{"name": "visit", "steps": [{"request": {"name": "home", "url": "/"}}]}],
+  "load": {"pattern": {"constant": {"rate": 20, "during": "2s"}}},
+  "criteria": [%s], "executors": {"count": 2}}`, baseURL, criteria)
+	if err := os.WriteFile(path, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// `loadfleet run` without --server runs the plan on a platform in process
+// and its exit status is the verdict.
+func TestRunExitStatusIsTheVerdict(t *testing.T) {
+	bin, err := buildExecutor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	dir := t.TempDir()
+	common := []string{"--data-dir", filepath.Join(dir, "data"), "--executor-command", bin}
+
+	junit, html := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "report.html")
+	args := append([]string{"run", runPlan(t, srv.URL, `{"metric": "errors.rate", "max": 0.01}`),
+		"--junit", junit, "--report", html}, common...)
+	code, out, errOut := loadfleet(t, args...)
+	if code != exitOK || !strings.Contains(out, "PASSED") || !strings.Contains(out, "40 planned, 40 started") {
+		t.Fatalf("a passing run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, f := range []string{junit, html} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(30 * time.Millisecond) }))
+	defer slow.Close()
+	args = append([]string{"run", runPlan(t, slow.URL, `{"metric": "latency.p99", "max": "10ms"}`)}, common...)
+	code, out, _ = loadfleet(t, args...)
+	if code != exitFailure || !strings.Contains(out, "FAIL") {
+		t.Fatalf("a failing criterion: exit %d, want 1\n%s", code, out)
+	}
+
+	args = append([]string{"run", runPlan(t, srv.URL, `{"metric": "nope", "max": 1}`)}, common...)
+	code, _, errOut = loadfleet(t, args...)
+	if code != exitUsage || !strings.Contains(errOut, "/criteria/0") || strings.Contains(errOut, "--help") {
+		t.Fatalf("an invalid plan: exit %d, want 2 with the problem's path\n%s", code, errOut)
+	}
+
+	code, _, errOut = loadfleet(t, "run", "x.json", "--set", "speed=11")
+	if code != exitUsage || !strings.Contains(errOut, "unknown key") {
+		t.Fatalf("--set speed=11: exit %d %s", code, errOut)
+	}
+}
