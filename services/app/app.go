@@ -59,6 +59,7 @@ type Config struct {
 	Locations []LocationConfig
 	Worker    WorkerConfig
 	Notify    NotifyConfig
+	Auth      AuthConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is
@@ -123,7 +124,8 @@ func (a *App) Validator() validator.Validator { return a.validator }
 
 // Listen binds the HTTP listener and returns its address.
 func (a *App) Listen() (net.Addr, error) {
-	srv, err := httpserver.Listen(a.cfg.Listen, a.mux, a.logger)
+	handler := httpserver.RequireBearer(a.mux, a.cfg.Auth.Tokens, openPath)
+	srv, err := httpserver.Listen(a.cfg.Listen, handler, a.logger)
 	if err != nil {
 		return nil, err
 	}

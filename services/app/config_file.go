@@ -95,6 +95,7 @@ type fileConfig struct {
 	Locations []LocationConfig `yaml:"locations"`
 	Worker    WorkerConfig     `yaml:"worker"`
 	Notify    NotifyConfig     `yaml:"notify"`
+	Auth      AuthConfig       `yaml:"auth"`
 }
 
 // NotifyConfig configures where notifications go; empty parts log instead.
@@ -129,6 +130,10 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	data, err = expandEnv(data, os.LookupEnv)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
 	var f fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -160,6 +165,9 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	}
 	if f.Notify != (NotifyConfig{}) {
 		cfg.Notify = f.Notify
+	}
+	if len(f.Auth.Tokens) > 0 {
+		cfg.Auth = f.Auth
 	}
 	return cfg, nil
 }

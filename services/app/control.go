@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,7 +120,7 @@ func (a *App) validatorAPI() (validator.Validator, error) {
 	if a.cfg.Services.Validator == "" {
 		return nil, fmt.Errorf("%w: services.validator: the validator's address is needed when it runs elsewhere", ErrConfig)
 	}
-	return validatorclient.New(a.cfg.Services.Validator, &http.Client{Timeout: 2 * time.Minute}), nil
+	return validatorclient.New(a.cfg.Services.Validator, a.serviceClient(2*time.Minute)), nil
 }
 
 // jobAPI is the job service in this process, or a client of the configured
@@ -133,7 +132,7 @@ func (a *App) jobAPI() (job.API, error) {
 	if a.cfg.Services.Job == "" {
 		return nil, fmt.Errorf("%w: services.job: the job service's address is needed when it runs elsewhere", ErrConfig)
 	}
-	return jobclient.New(a.cfg.Services.Job, nil), nil
+	return jobclient.New(a.cfg.Services.Job, a.serviceClient(jobclient.DefaultTimeout)), nil
 }
 
 // publicURL is how others reach this process.

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -105,5 +104,5 @@ func (a *App) reportingAPI() (reporting.API, error) {
 	if a.cfg.Services.Reporting == "" {
 		return nil, fmt.Errorf("%w: services.reporting: the reporting target's address is needed when it runs elsewhere", ErrConfig)
 	}
-	return reportingclient.New(a.cfg.Services.Reporting, &http.Client{Timeout: 2 * time.Minute}), nil
+	return reportingclient.New(a.cfg.Services.Reporting, a.serviceClient(2*time.Minute)), nil
 }

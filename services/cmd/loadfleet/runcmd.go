@@ -60,7 +60,9 @@ Ctrl-C aborts the run cleanly.`,
 	}
 	f := cmd.Flags()
 	o.api.register(f)
-	f.Lookup("server").DefValue, o.api.server = "", ""
+	server := f.Lookup("server")
+	server.DefValue, o.api.server = "", os.Getenv(serverEnv)
+	server.Usage = "URL of a loadfleet server (default $" + serverEnv + "; without either, a platform in this process runs the plan)"
 	f.StringArrayVar(&o.sets, "set", nil, "override: baseUrl=URL, rateMultiplier=X or duration=D (repeatable)")
 	f.StringVar(&o.junit, "junit", "", "write the criteria as JUnit XML to this file")
 	f.StringVar(&o.htmlReport, "report", "", "write the HTML report to this file")
@@ -88,23 +90,27 @@ func (o *runOptions) run(cmd *cobra.Command, planPath string) error {
 	if server == "" {
 		base, shutdown, err := o.startPlatform(ctx, cmd.ErrOrStderr())
 		if err != nil {
-			return failed(err)
+			return &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
 		}
 		defer shutdown()
 		server = base
 	}
-	api := metadataclient.New(server, o.api.token, nil)
+	api := metadataclient.New(server, o.api.apiToken(), nil)
 	run, err := api.StartRun(context.WithoutCancel(ctx), metadata.StartRequest{Plan: doc, Overrides: overrides})
 	var ve *plan.ValidationError
-	if errors.As(err, &ve) {
+	switch {
+	case errors.As(err, &ve):
 		return &exitError{code: exitUsage, err: errors.Unwrap(apiError(err)), noHint: true}
-	}
-	if err != nil {
-		return failed(err)
+	case errors.Is(err, metadataclient.ErrUnauthorized):
+		return &exitError{code: exitUsage, err: err, noHint: true}
+	case err != nil:
+		// Not 1: that status means the criteria failed, and a CI job
+		// must not read an unreachable server as a verdict.
+		return &exitError{code: exitRunError, err: err}
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "run %s queued on %s\n", run.ID, server)
 	f := follower{out: cmd.ErrOrStderr(), terminal: isTerminal(cmd.ErrOrStderr()), interval: o.interval,
-		api: api, progress: reportingclient.New(server, nil), total: planDuration(run)}
+		api: api, progress: reportingclient.New(server, o.api.httpClient()), total: planDuration(run)}
 	final, err := f.follow(ctx, run.ID)
 	if err != nil {
 		return &exitError{code: exitRunError, err: err}

@@ -28,11 +28,14 @@ type Client struct {
 	http *http.Client
 }
 
+// DefaultTimeout bounds a call: starting a container can take a while.
+const DefaultTimeout = 60 * time.Second
+
 // New returns a client of the job service at baseURL. A nil httpClient
-// means one with a 60 s timeout (starting a container can take a while).
+// means one with DefaultTimeout.
 func New(baseURL string, httpClient *http.Client) *Client {
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 60 * time.Second}
+		httpClient = &http.Client{Timeout: DefaultTimeout}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), http: httpClient}
 }

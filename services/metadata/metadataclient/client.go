@@ -24,6 +24,9 @@ import (
 // ErrUnexpected is an answer the client cannot map to a service error.
 var ErrUnexpected = errors.New("unexpected answer from the metadata service")
 
+// ErrUnauthorized is the server refusing the API token, or asking for one.
+var ErrUnauthorized = errors.New("the server refused the request")
+
 const maxResponseBytes = 64 << 20
 
 // Client is a metadata.API over HTTP. It is safe for concurrent use.
@@ -190,6 +193,8 @@ func errorOf(status int, data []byte) error {
 		return fmt.Errorf("%w: status %d: %.200s", ErrUnexpected, status, data)
 	}
 	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("%w: %s", ErrUnauthorized, body.Error)
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		kind := plan.ErrInvalid
 		if status == http.StatusRequestEntityTooLarge {
