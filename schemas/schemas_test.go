@@ -3,6 +3,7 @@ package schemas
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -30,5 +31,19 @@ func TestCallersGetCopies(t *testing.T) {
 	b[0] = 'X'
 	if TestPlanSchema()[0] == 'X' {
 		t.Fatal("a caller changed the embedded schema")
+	}
+}
+
+func TestExamplesAreEmbeddedAsOnDisk(t *testing.T) {
+	onDisk, err := os.ReadFile("examples/spike.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := Example("spike.json")
+	if err != nil || !bytes.Equal(embedded, onDisk) {
+		t.Fatalf("Example(spike.json) = %d bytes, %v; want the file's %d", len(embedded), err, len(onDisk))
+	}
+	if _, err := Example("../openapi.yaml"); err == nil {
+		t.Fatal("Example reached outside the examples")
 	}
 }

@@ -28,41 +28,22 @@ type apiFlags struct {
 	output string
 }
 
-// Environment variables that give --server and --token their defaults, so
-// that CI jobs keep the token in a secret variable, off the command line.
-const (
-	serverEnv = "LOADFLEET_SERVER"
-	tokenEnv  = "LOADFLEET_TOKEN"
-)
-
 func (f *apiFlags) register(fs *pflag.FlagSet) {
-	server := "http://127.0.0.1:8080"
-	if env := os.Getenv(serverEnv); env != "" {
-		server = env
-	}
-	fs.StringVar(&f.server, "server", server, "URL of the loadfleet server (its metadata service; default $"+serverEnv+")")
-	// The token's default is read at use, not here: help prints defaults.
-	fs.StringVar(&f.token, "token", "", "API token, sent as a bearer token (default $"+tokenEnv+")")
+	fs.StringVar(&f.server, "server", "http://127.0.0.1:8080", "URL of the loadfleet server (its metadata service)")
+	fs.StringVar(&f.token, "token", "", "API token, sent as a bearer token")
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-}
-
-func (f *apiFlags) apiToken() string {
-	if f.token != "" {
-		return f.token
-	}
-	return os.Getenv(tokenEnv)
 }
 
 // httpClient carries the API token to the server's other APIs.
 func (f *apiFlags) httpClient() *http.Client {
-	return &http.Client{Timeout: time.Minute, Transport: &httpserver.BearerTransport{Token: f.apiToken()}}
+	return &http.Client{Timeout: time.Minute, Transport: &httpserver.BearerTransport{Token: f.token}}
 }
 
 func (f *apiFlags) client() (metadata.API, error) {
 	if f.output != "text" && f.output != "json" {
 		return nil, usageErrorf("--output must be text or json, not %q", f.output)
 	}
-	return metadataclient.New(f.server, f.apiToken(), nil), nil
+	return metadataclient.New(f.server, f.token, nil), nil
 }
 
 // apiError turns a service error into the CLI's exit: invalid input lists

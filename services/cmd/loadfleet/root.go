@@ -89,7 +89,7 @@ environment variables (--max-rate: LOADFLEET_MAX_RATE).`,
 		SilenceErrors:     true,
 		PersistentPreRunE: applyEnv,
 	}
-	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand(), newReportCommand(), newRunCommand())
+	root.AddCommand(newValidateCommand(), newServerCommand(), newRunsCommand(), newTestsCommand(), newReportCommand(), newRunCommand(), newDemoCommand())
 	root.AddCommand(newExecutorCommand())
 	return root
 }

@@ -61,8 +61,8 @@ Ctrl-C aborts the run cleanly.`,
 	f := cmd.Flags()
 	o.api.register(f)
 	server := f.Lookup("server")
-	server.DefValue, o.api.server = "", os.Getenv(serverEnv)
-	server.Usage = "URL of a loadfleet server (default $" + serverEnv + "; without either, a platform in this process runs the plan)"
+	server.DefValue, o.api.server = "", ""
+	server.Usage = "URL of a loadfleet server (without it, a platform in this process runs the plan)"
 	f.StringArrayVar(&o.sets, "set", nil, "override: baseUrl=URL, rateMultiplier=X or duration=D (repeatable)")
 	f.StringVar(&o.junit, "junit", "", "write the criteria as JUnit XML to this file")
 	f.StringVar(&o.htmlReport, "report", "", "write the HTML report to this file")
@@ -88,34 +88,41 @@ func (o *runOptions) run(cmd *cobra.Command, planPath string) error {
 	defer stop()
 	server := o.api.server
 	if server == "" {
-		base, shutdown, err := o.startPlatform(ctx, cmd.ErrOrStderr())
+		p, err := o.startPlatform(ctx, "127.0.0.1:0", cmd.ErrOrStderr())
 		if err != nil {
-			return &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
+			return err
 		}
-		defer shutdown()
-		server = base
+		defer p.stop()
+		server = p.url
 	}
-	api := metadataclient.New(server, o.api.apiToken(), nil)
+	_, err = o.submit(ctx, cmd, server, doc, overrides)
+	return err
+}
+
+// submit starts the plan on server, follows it to its end and finishes it
+// (files, summary, exit status). It returns the run's ID once it has one.
+func (o *runOptions) submit(ctx context.Context, cmd *cobra.Command, server string, doc []byte, overrides store.Overrides) (string, error) {
+	api := metadataclient.New(server, o.api.token, nil)
 	run, err := api.StartRun(context.WithoutCancel(ctx), metadata.StartRequest{Plan: doc, Overrides: overrides})
 	var ve *plan.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		return &exitError{code: exitUsage, err: errors.Unwrap(apiError(err)), noHint: true}
+		return "", &exitError{code: exitUsage, err: errors.Unwrap(apiError(err)), noHint: true}
 	case errors.Is(err, metadataclient.ErrUnauthorized):
-		return &exitError{code: exitUsage, err: err, noHint: true}
+		return "", &exitError{code: exitUsage, err: err, noHint: true}
 	case err != nil:
 		// Not 1: that status means the criteria failed, and a CI job
 		// must not read an unreachable server as a verdict.
-		return &exitError{code: exitRunError, err: err}
+		return "", &exitError{code: exitRunError, err: err}
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "run %s queued on %s\n", run.ID, server)
 	f := follower{out: cmd.ErrOrStderr(), terminal: isTerminal(cmd.ErrOrStderr()), interval: o.interval,
 		api: api, progress: reportingclient.New(server, o.api.httpClient()), total: planDuration(run)}
 	final, err := f.follow(ctx, run.ID)
 	if err != nil {
-		return &exitError{code: exitRunError, err: err}
+		return run.ID, &exitError{code: exitRunError, err: err}
 	}
-	return o.finish(cmd, api, final)
+	return run.ID, o.finish(cmd, api, final)
 }
 
 // finish prints the outcome, writes the files and sets the exit status.
@@ -164,11 +171,17 @@ func writeFile(path string, doc *report.Document, render func(io.Writer, *report
 	return f.Close()
 }
 
-// startPlatform serves every target in this process on a loopback port for
-// the run, and returns its URL and how to stop it.
-func (o *runOptions) startPlatform(ctx context.Context, logOut io.Writer) (string, func(), error) {
+// inProcessPlatform is every target served in this process.
+type inProcessPlatform struct {
+	url  string
+	stop func()
+}
+
+// startPlatform serves every target in this process on listen, with the
+// embedded defaults under --data-dir, until stop is called.
+func (o *runOptions) startPlatform(ctx context.Context, listen string, logOut io.Writer) (*inProcessPlatform, error) {
 	cfg := app.DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.DisableGit = "127.0.0.1:0", o.dataDir, true
+	cfg.Listen, cfg.DataDir, cfg.DisableGit = listen, o.dataDir, true
 	cfg.Git.CacheDir = defaultGitCacheDir()
 	if o.executorCmd != "" {
 		cfg.Locations = []app.LocationConfig{{Name: "local", Backend: "local", Command: strings.Fields(o.executorCmd)}}
@@ -176,17 +189,17 @@ func (o *runOptions) startPlatform(ctx context.Context, logOut io.Writer) (strin
 	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.New(app.TargetAll, cfg, logger)
 	if err != nil {
-		return "", nil, err
+		return nil, &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
 	}
 	addr, err := a.Listen()
 	if err != nil {
 		_ = a.Close()
-		return "", nil, err
+		return nil, &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
 	}
 	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { _ = a.Serve(serveCtx); close(done) }()
-	return "http://" + addr.String(), func() { cancel(); <-done }, nil
+	return &inProcessPlatform{url: "http://" + addr.String(), stop: func() { cancel(); <-done }}, nil
 }
 
 // parseSets reads --set key=value overrides.
@@ -240,11 +253,14 @@ type follower struct {
 	api      metadata.API
 	progress reporting.API
 	total    time.Duration
+	// last is the progress printed before, to turn started arrivals into a
+	// current arrival rate.
+	last reporting.Progress
 }
 
 // follow polls the run until it ends. An interrupt aborts the run and waits
 // for it to end.
-func (f follower) follow(ctx context.Context, runID string) (store.Run, error) {
+func (f *follower) follow(ctx context.Context, runID string) (store.Run, error) {
 	poll := time.NewTicker(500 * time.Millisecond)
 	defer poll.Stop()
 	every := f.interval
@@ -285,7 +301,7 @@ func (f follower) follow(ctx context.Context, runID string) (store.Run, error) {
 	}
 }
 
-func (f follower) print(run store.Run) {
+func (f *follower) print(run store.Run) {
 	ready := 0
 	for _, sh := range run.Shards {
 		if sh.Ready {
@@ -298,14 +314,25 @@ func (f follower) print(run store.Run) {
 	}
 	line := fmt.Sprintf("%-9s %s/%s  executors %d/%d ready", run.State, elapsed, f.total.Truncate(time.Second), ready, len(run.Shards))
 	if p, err := f.progress.Progress(context.Background(), run.ID); err == nil && !p.Time.IsZero() {
-		line += fmt.Sprintf("  rate %.0f/s (planned %.0f/s)  p95 %.1f ms  errors %.2f%%  users %d",
-			p.RPS, p.PlannedRate, p.P95Ms, 100*p.ErrorRate, p.ActiveUsers)
+		line += fmt.Sprintf("  arrivals %s/s (planned %.0f/s)  requests %.0f/s  p95 %.1f ms  errors %.2f%%  users %d",
+			f.arrivalRate(p), p.PlannedRate, p.RPS, p.P95Ms, 100*p.ErrorRate, p.ActiveUsers)
+		f.last = p
 	}
 	if f.terminal {
 		fmt.Fprintf(f.out, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(f.out, line)
 	}
+}
+
+// arrivalRate is the rate arrivals started at since the last line; "-"
+// until there are two measurements apart.
+func (f *follower) arrivalRate(p reporting.Progress) string {
+	elapsed := p.Time.Sub(f.last.Time).Seconds()
+	if f.last.Time.IsZero() || elapsed <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(p.Started-f.last.Started)/elapsed)
 }
 
 // printSummary prints the verdict, the per-request table and the criteria.
