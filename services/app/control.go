@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,20 @@ func (a *App) initMetadata() error {
 	}
 	a.control.metadata = metadata.New(a.control.store, v, a.logger.With("component", "metadata"), a.registry)
 	metadata.Routes(a.mux.ServeMux, a.control.metadata)
+	if !a.serves(TargetReporting) && a.cfg.Services.Reporting != "" {
+		rep, err := a.reportingAPI()
+		if err != nil {
+			return err
+		}
+		reporting.ProgressRoute(a.mux.ServeMux, rep.Progress)
+	}
 	return nil
+}
+
+// serves says whether this process runs the service name.
+func (a *App) serves(name string) bool {
+	order, err := resolve(a.target)
+	return err == nil && slices.ContainsFunc(order, func(m module) bool { return m.name == name })
 }
 
 func (a *App) initJob() error {

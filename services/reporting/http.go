@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,16 +44,23 @@ type VerdictBody struct {
 // Routes registers the reporting API on mux.
 func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+IngestPath, s.serveIngest)
-	mux.HandleFunc("GET "+ProgressPath, func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Progress(r.Context(), r.PathValue("id"))
-		reply(w, p, err)
-	})
+	ProgressRoute(mux, s.Progress)
 	mux.HandleFunc("POST "+FinishPath, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.Finish(r.Context(), r.PathValue("id"))
 		reply(w, VerdictBody{Verdict: v}, err)
 	})
 	mux.HandleFunc("GET "+SeriesPath, s.serveSeries)
 	mux.HandleFunc("GET "+ReportHTMLPath, s.serveReportHTML)
+}
+
+// ProgressRoute serves a run's live progress from progress: the reporting
+// service's own, or, on a metadata target, the remote reporting's, so that
+// the CLI follows a run through the one address it knows.
+func ProgressRoute(mux *http.ServeMux, progress func(ctx context.Context, runID string) (Progress, error)) {
+	mux.HandleFunc("GET "+ProgressPath, func(w http.ResponseWriter, r *http.Request) {
+		p, err := progress(r.Context(), r.PathValue("id"))
+		reply(w, p, err)
+	})
 }
 
 func (s *Service) serveIngest(w http.ResponseWriter, r *http.Request) {
