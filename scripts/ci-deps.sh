@@ -7,7 +7,7 @@
 #   scripts/ci-deps.sh status  [COMPONENT...]   one line per component
 #
 # Components: git, chromium (default set), bench (= wrk hey nginx k6), wrk, hey, nginx,
-# k6, docker, influxdb, ferretdb. SMTP needs nothing: tests run it in process.
+# k6, docker, influxdb, ferretdb, compose. SMTP needs nothing: tests run it in process.
 #
 # Idempotent: binaries are built once into $LOADFLEET_CACHE
 # (default ~/.cache/loadfleet/bin) and skipped when present; a service already
@@ -32,7 +32,7 @@ K6_VERSION=v1.8.1
 INFLUXDB_VERSION=v1.8.10
 FERRETDB_VERSION=v1.24.0
 
-DEFAULT_SET=(git chromium docker influxdb ferretdb)
+DEFAULT_SET=(git chromium docker influxdb ferretdb compose)
 BENCH_SET=(wrk hey nginx k6)
 
 mkdir -p "$CACHE" "$STATE/pids" "$STATE/logs"
@@ -137,6 +137,17 @@ start_hey() { apt_tool hey hey hey; }
 start_nginx() { apt_tool nginx nginx-light nginx; }
 # Headless Chromium renders the HTML report in its UI test.
 start_chromium() { apt_tool chromium chromium chromium; }
+# Compose checks deploy/compose/compose.yaml (`config` only: no image can be
+# pulled here). The v2 plugin is not in Debian bookworm's repositories
+# (neither docker-compose-v2 nor docker-compose-plugin), so a present
+# `docker compose` plugin is used, else Debian's docker-compose 1.29.
+start_compose() {
+	if docker compose version >/dev/null 2>&1; then
+		status compose "ok (present: docker compose plugin)"
+		return 0
+	fi
+	apt_tool compose docker-compose docker-compose
+}
 
 start_k6() {
 	local bin="$CACHE/k6" log=/tmp/k6-install.log
@@ -302,6 +313,7 @@ status_component() {
 	k6) if [[ -x "$CACHE/k6" ]]; then status k6 "present ($CACHE/k6)"; else status k6 "missing"; fi; return 0 ;;
 	smtp) status smtp "in process (nothing to run)"; return 0 ;;
 	git) if [[ -x /usr/lib/git-core/git-http-backend ]]; then status git present; else status git missing; fi; return 0 ;;
+	compose) if docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; then status compose present; else status compose missing; fi; return 0 ;;
 	*) if command -v "$1" >/dev/null; then status "$1" present; else status "$1" missing; fi; return 0 ;;
 	esac
 	if pid=$(our_pid "$1"); then
@@ -319,9 +331,9 @@ expand() { # expand the argument list: sets become their members
 		case "$c" in
 		bench) printf '%s\n' "${BENCH_SET[@]}" ;;
 		default) printf '%s\n' "${DEFAULT_SET[@]}" ;;
-		git | wrk | hey | nginx | k6 | docker | influxdb | ferretdb | smtp | chromium) echo "$c" ;;
+		git | wrk | hey | nginx | k6 | docker | influxdb | ferretdb | smtp | chromium | compose) echo "$c" ;;
 		*)
-			echo "ci-deps: unknown component '$c' (known: git wrk hey nginx k6 docker influxdb ferretdb smtp chromium; sets: default bench)" >&2
+			echo "ci-deps: unknown component '$c' (known: git wrk hey nginx k6 docker influxdb ferretdb smtp chromium compose; sets: default bench)" >&2
 			return 2
 			;;
 		esac

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-MODULES=(schemas executors services)
+MODULES=(schemas executors services deploy)
 
 if [[ -x scripts/ci-deps.sh ]]; then
   scripts/ci-deps.sh

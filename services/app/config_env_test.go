@@ -15,55 +15,91 @@ func TestExpandEnv(t *testing.T) {
 	tests := []struct {
 		why, in, want, wantErr string
 	}{
-		{"a reference is replaced", "token: ${TOKEN}\n", "token: s3cret\n", ""},
-		{"several on one line", "a: ${TOKEN}-${TOKEN}", "a: s3cret-s3cret", ""},
-		{"set but empty is a value", "a: '${EMPTY}'", "a: ''", ""},
-		{"$${ is a literal ${", "a: $${TOKEN}", "a: ${TOKEN}", ""},
-		{"a bare $ is left alone (passwords have them)", "a: pa$$word $TOKEN", "a: pa$$word $TOKEN", ""},
-		{"unset: named, with its line", "a: 1\nb: ${MISSING}\n", "", "line 2: environment variable MISSING is not set"},
-		{"not a name", "a: ${TO KEN}", "", `line 1: "${TO KEN}" is not an environment variable reference`},
+		{"a reference is replaced", "${TOKEN}", "s3cret", ""},
+		{"several in one value", "${TOKEN}-${TOKEN}", "s3cret-s3cret", ""},
+		{"set but empty is a value", "x${EMPTY}", "x", ""},
+		{"$${ is a literal ${", "$${TOKEN}", "${TOKEN}", ""},
+		{"a bare $ is left alone (passwords have them)", "pa$$word $TOKEN", "pa$$word $TOKEN", ""},
+		{"unset: named", "${MISSING}", "", "environment variable MISSING is not set"},
+		{"not a name", "${TO KEN}", "", `"${TO KEN}" is not an environment variable reference`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
-			got, err := expandEnv([]byte(tt.in), lookup)
+			got, err := expandEnv(tt.in, lookup)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || string(got) != tt.want {
+			if err != nil || got != tt.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
 }
 
-func TestConfigFileTakesTokensFromTheEnvironment(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "loadfleet.yaml")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "loadfleet.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	return path
+}
+
+func TestConfigFileTakesValuesFromTheEnvironment(t *testing.T) {
 	t.Setenv("LF_TEST_TOKEN", "from-a-secret")
-	write("auth: {tokens: [\"${LF_TEST_TOKEN}\", literal]}\n")
-	cfg, err := LoadConfigFile(path, DefaultConfig())
+	t.Setenv("LF_TEST_PORT", "2525")
+	t.Setenv("LF_TEST_TRICK", "x\nlisten: 0.0.0.0:80")
+	cfg, err := LoadConfigFile(writeConfig(t, `# ${LF_TEST_UNSET} in a comment is only a comment
+auth: {tokens: ["${LF_TEST_TOKEN}", literal]}
+notify:
+  email:
+    host: "${LF_TEST_TRICK}"
+    port: ${LF_TEST_PORT}
+`), DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"from-a-secret", "literal"}; !reflect.DeepEqual(cfg.Auth.Tokens, want) {
 		t.Fatalf("tokens %q, want %q", cfg.Auth.Tokens, want)
 	}
-
-	write("listen: 127.0.0.1:9\nauth: {tokens: [\"${LF_TEST_UNSET}\"]}\n")
-	before := DefaultConfig()
-	cfg, err = LoadConfigFile(path, before)
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "line 2: environment variable LF_TEST_UNSET is not set") {
-		t.Fatalf("err %v; want the unset variable named with its line", err)
+	if cfg.Notify.Email.Port != 2525 {
+		t.Fatalf("port %d: an unquoted reference must decode as a number", cfg.Notify.Email.Port)
 	}
-	if cfg.Listen != before.Listen {
-		t.Fatal("a refused file changed the configuration")
+	if cfg.Listen != DefaultListen || !strings.Contains(cfg.Notify.Email.Host, "listen:") {
+		t.Fatalf("listen %q, host %q: a value must stay a value, never become YAML", cfg.Listen, cfg.Notify.Email.Host)
+	}
+}
+
+func TestConfigFileErrorsNameTheLineAndChangeNothing(t *testing.T) {
+	t.Setenv("LF_TEST_EMPTY", "")
+	tests := []struct{ why, content, wantErr string }{
+		{"an unset variable", "listen: 127.0.0.1:9\nauth: {tokens: [\"${LF_TEST_UNSET}\"]}\n",
+			"line 2: environment variable LF_TEST_UNSET is not set"},
+		{"an empty token would open the API", "auth:\n  tokens: [\"${LF_TEST_EMPTY}\"]\n", "auth.tokens[0] is empty"},
+		{"a misspelt key, however deep", "listen: 127.0.0.1:9\nnotify:\n  email:\n    hots: smtp\n", `line 4: unknown field "hots"`},
+		{"a misspelt key in a list", "locations:\n  - name: a\n    backnd: local\n", `line 3: unknown field "backnd"`},
+		{"a wrong type", "worker: {maxRestarts: many}\n", "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.why, func(t *testing.T) {
+			before := DefaultConfig()
+			cfg, err := LoadConfigFile(writeConfig(t, tt.content), before)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err %v; want %q", err, tt.wantErr)
+			}
+			if !reflect.DeepEqual(cfg, before) {
+				t.Fatal("a refused file changed the configuration")
+			}
+		})
+	}
+}
+
+func TestAnEmptyConfigFileSetsNothing(t *testing.T) {
+	cfg, err := LoadConfigFile(writeConfig(t, "# nothing yet\n"), DefaultConfig())
+	if err != nil || !reflect.DeepEqual(cfg, DefaultConfig()) {
+		t.Fatalf("%v, %+v", err, cfg)
 	}
 }

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"reflect"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -123,6 +121,31 @@ type EmailConfig struct {
 	Insecure bool `yaml:"insecure"`
 }
 
+// decodeConfigFile parses the file, expands ${NAME} in its values, refuses
+// unknown fields and empty API tokens, and decodes it.
+func decodeConfigFile(data []byte) (fileConfig, error) {
+	var f fileConfig
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Kind == 0 {
+		return f, err // an empty file sets nothing
+	}
+	if err := expandEnvNodes(&doc, os.LookupEnv); err != nil {
+		return f, err
+	}
+	if err := knownFields(&doc, reflect.TypeOf(f)); err != nil {
+		return f, err
+	}
+	if err := doc.Decode(&f); err != nil {
+		return f, err
+	}
+	for i, token := range f.Auth.Tokens {
+		if token == "" {
+			return f, fmt.Errorf("auth.tokens[%d] is empty (an unset secret?): an empty token would open the API", i)
+		}
+	}
+	return f, nil
+}
+
 // LoadConfigFile reads a configuration file over cfg: what the file sets
 // replaces cfg's values.
 func LoadConfigFile(path string, cfg Config) (Config, error) {
@@ -130,14 +153,8 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	data, err = expandEnv(data, os.LookupEnv)
+	f, err := decodeConfigFile(data)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
-	}
-	var f fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
 	set := func(dst *string, v string) {
