@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -80,5 +81,50 @@ func TestRunExitStatusIsTheVerdict(t *testing.T) {
 	code, _, errOut = loadfleet(t, "run", "x.json", "--set", "speed=11")
 	if code != exitUsage || !strings.Contains(errOut, "unknown key") {
 		t.Fatalf("--set speed=11: exit %d %s", code, errOut)
+	}
+}
+
+// Ctrl-C aborts the run `loadfleet run` started, and the exit status says
+// so (3), with what was measured until then.
+func TestInterruptAbortsTheRun(t *testing.T) {
+	bin, err := buildExecutor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "long.json")
+	long := fmt.Sprintf(`{"name": "long", "target": {"baseUrl": %q},
+  "scenarios": [{"name": "visit", "steps": [{"request": {"name": "home", "url": "/"}}]}],
+  "load": {"pattern": {"constant": {"rate": 20, "during": "120s"}}}, "executors": {"count": 2}}`, srv.URL)
+	if err := os.WriteFile(path, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	var out, errOut syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"run", path, "--data-dir", filepath.Join(t.TempDir(), "data"),
+			"--executor-command", bin, "--progress-interval", "200ms"}, &out, &errOut)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(errOut.String(), "requests ") { // measuring
+		if time.Now().After(deadline) {
+			t.Fatalf("the run is not measuring after 30 s:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	interrupted := time.Now()
+	interrupt()
+	select {
+	case code := <-exited:
+		if code != exitRunError || !strings.Contains(errOut.String(), "interrupted: aborting run") ||
+			!strings.Contains(out.String(), "ABORTED") {
+			t.Fatalf("exit %d, want 3 and the run aborted\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+		}
+		t.Logf("the run ended %v after the interrupt", time.Since(interrupted).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15 s after the interrupt:\n%s", errOut.String())
 	}
 }
