@@ -284,6 +284,15 @@ func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error 
 	}
 	x.resp.Reset()
 	x.resp.SkipBody = x.req.Header.IsHead()
+	if hp.slow.Load() && pc.conn == net.Conn(pc.tracked) {
+		// Plain TCP only: TLS may hold decrypted bytes the socket no
+		// longer shows.
+		if err := awaitReadable(pc.tracked.Conn); err != nil {
+			account()
+			hp.discard(pc)
+			return err
+		}
+	}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(pc.conn)
 	err = x.resp.Read(br)

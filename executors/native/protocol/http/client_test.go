@@ -424,6 +424,8 @@ func TestDialDecision(t *testing.T) {
 			poolState{waiters: 400, inUse: 2, service: 50 * us, dialTime: 100 * us, sinceReturn: 5 * us}, true},
 		{"slow target dials for every waiter",
 			poolState{waiters: 100, dialing: 50, inUse: 1, service: 300 * time.Millisecond, dialTime: 100 * us}, true},
+		{"a held line is worth a dial however slow dials were measured in a crowd",
+			poolState{waiters: 4800, inUse: 5000, service: time.Second, dialTime: 60 * time.Millisecond, sinceReturn: 200 * us}, true},
 		{"every waiter already has a dial",
 			poolState{waiters: 3, dialing: 3, inUse: 1, service: time.Second, dialTime: 100 * us}, false},
 		{"nothing in use: nothing will come back",
@@ -439,5 +441,39 @@ func TestDialDecision(t *testing.T) {
 		if got := tc.state.worthDialing(); got != tc.want {
 			t.Errorf("%s: worthDialing = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// Against a target the pool knows to be slow, responses are awaited before
+// a read buffer is taken: they still parse, and a timeout is still one.
+func TestSlowTargetResponsesAwaitedWithoutABuffer(t *testing.T) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		if r.URL.Path == "/hold" {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+		_, _ = w.Write([]byte("slow but sure"))
+	}))
+	defer srv.Close()
+	c := NewClient(Options{})
+	for range 3 {
+		x := get(srv.URL + "/")
+		if err := c.Do(context.Background(), x); err != nil || string(x.ResponseBody()) != "slow but sure" {
+			t.Fatalf("%v, body %q", err, x.ResponseBody())
+		}
+	}
+	if hp := c.hosts["http://"+strings.TrimPrefix(srv.URL, "http://")]; hp == nil || !hp.slow.Load() {
+		t.Fatal("the pool did not learn that the target is slow")
+	}
+	x := get(srv.URL + "/hold")
+	x.Timeout = 200 * time.Millisecond
+	start := time.Now()
+	err := c.Do(context.Background(), x)
+	if Classify(err) != stats.Timeout || time.Since(start) > time.Second {
+		t.Fatalf("%v (%v) after %v; want a timeout after 200 ms", err, Classify(err), time.Since(start))
 	}
 }

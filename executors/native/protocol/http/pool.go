@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,16 @@ const (
 	// dialFactor weighs a dial against waiting: a dial costs far more CPU
 	// than its wall time shows, CPU that every other session then waits for.
 	dialFactor = 20
+	// worthWaitingAtMost caps what a dial is weighed at. Dial times
+	// measured while thousands of sessions start at once include their
+	// scheduling and can reach tens of milliseconds; weighed 20 times, such
+	// an estimate would keep a line waiting a second for a 1 s server, and
+	// since no dial follows, the estimate would never be corrected.
+	worthWaitingAtMost = 10 * time.Millisecond
+	// lazyReadAfter is the service time from which a response is awaited
+	// before a read buffer is taken: against a server that holds requests,
+	// 10,000 requests in flight would otherwise hold 40 MB of buffers.
+	lazyReadAfter = time.Millisecond
 	// ewmaWeight smooths the service and dial time estimates.
 	ewmaWeight = 0.1
 )
@@ -79,6 +90,9 @@ type hostPool struct {
 	service  time.Duration // EWMA of how long a request holds a connection
 	dialTime time.Duration // EWMA of a dial (and TLS handshake)
 	closed   bool
+	// slow says the service time is past lazyReadAfter; read without the
+	// lock on every request.
+	slow atomic.Bool
 }
 
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufferSize) }}
@@ -206,7 +220,7 @@ func (s poolState) worthDialing() bool {
 	}
 	ahead := time.Duration(s.waiters - s.dialing)
 	wait := ahead * s.service / time.Duration(s.inUse)
-	if wait >= dialFactor*s.dialTime {
+	if wait >= min(dialFactor*s.dialTime, worthWaitingAtMost) {
 		return true
 	}
 	// Silence longer than stallAfter means the estimate may be stale; it
@@ -268,6 +282,7 @@ func (p *hostPool) put(pc *pconn, held time.Duration) {
 	defer p.mu.Unlock()
 	if held > 0 {
 		p.service = ewma(p.service, held)
+		p.slow.Store(p.service >= lazyReadAfter)
 	}
 	p.returned = time.Now()
 	if p.closed {
