@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/loadfleet/loadfleet/executors/runtime"
@@ -26,6 +27,7 @@ type runFlags struct {
 	output   string
 	seed     uint64
 	logLevel string
+	profile  string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
@@ -40,6 +42,7 @@ func parseRunFlags(args []string, stderr io.Writer) (runFlags, error) {
 	fs.StringVar(&f.output, "output", "text", "summary format: text or json")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of randomized (Poisson) arrivals")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return f, fmt.Errorf("%w: %w", errUsage, err)
@@ -96,7 +99,13 @@ func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer)
 		printError(stderr, err)
 		return exitError
 	}
+	stopProfile, err := startCPUProfile(f.profile)
+	if err != nil {
+		printError(stderr, err)
+		return exitError
+	}
 	_, runErr := runner.Run(ctx, spec)
+	runErr = errors.Join(runErr, stopProfile())
 	if err := printSummary(stdout, summary.Report(), f.output); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
@@ -142,4 +151,21 @@ func printSummary(w io.Writer, r runtime.Report, format string) error {
 		return enc.Encode(r)
 	}
 	return r.WriteText(w)
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error { pprof.StopCPUProfile(); return f.Close() }, nil
 }

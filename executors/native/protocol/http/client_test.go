@@ -455,7 +455,7 @@ func TestSlowTargetResponsesAwaitedWithoutABuffer(t *testing.T) {
 			}
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(2 * lazyReadAfter)
 		_, _ = w.Write([]byte("slow but sure"))
 	}))
 	defer srv.Close()

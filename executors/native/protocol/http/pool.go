@@ -36,8 +36,10 @@ const (
 	worthWaitingAtMost = 10 * time.Millisecond
 	// lazyReadAfter is the service time from which a response is awaited
 	// before a read buffer is taken: against a server that holds requests,
-	// 10,000 requests in flight would otherwise hold 40 MB of buffers.
-	lazyReadAfter = time.Millisecond
+	// 10,000 requests in flight would otherwise hold 40 MB of buffers. The
+	// wait costs a syscall per request, which a fast server merely queueing
+	// a few milliseconds under load should not pay.
+	lazyReadAfter = 10 * time.Millisecond
 	// ewmaWeight smooths the service and dial time estimates.
 	ewmaWeight = 0.1
 )
