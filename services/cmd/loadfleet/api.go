@@ -39,9 +39,16 @@ func (f *apiFlags) httpClient() *http.Client {
 	return &http.Client{Timeout: time.Minute, Transport: &httpserver.BearerTransport{Token: f.token}}
 }
 
-func (f *apiFlags) client() (metadata.API, error) {
+func (f *apiFlags) checkOutput() error {
 	if f.output != "text" && f.output != "json" {
-		return nil, usageErrorf("--output must be text or json, not %q", f.output)
+		return usageErrorf("--output must be text or json, not %q", f.output)
+	}
+	return nil
+}
+
+func (f *apiFlags) client() (metadata.API, error) {
+	if err := f.checkOutput(); err != nil {
+		return nil, err
 	}
 	return metadataclient.New(f.server, f.token, nil), nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -34,14 +33,9 @@ func TestDemoRunsAndServesUntilInterrupted(t *testing.T) {
 	if err := os.WriteFile(planFile, []byte(shortSpike), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, interrupt := context.WithCancel(context.Background())
-	defer interrupt()
-	var out, errOut syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
-			"--plan", planFile, "--executor-command", bin}, &out, &errOut)
-	}()
+	c := startCommand(t, "demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
+		"--plan", planFile, "--executor-command", bin)
+	out, errOut, exited, interrupt := &c.out, &c.errOut, c.exited, c.interrupt
 
 	serving := regexp.MustCompile(`HTML report: (\S+)\s+(http://\S+)`)
 	deadline := time.Now().Add(60 * time.Second)

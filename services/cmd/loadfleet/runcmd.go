@@ -77,8 +77,8 @@ func (o *runOptions) run(cmd *cobra.Command, planPath string) error {
 	if err != nil {
 		return err
 	}
-	if o.api.output != "text" && o.api.output != "json" {
-		return usageErrorf("--output must be text or json, not %q", o.api.output)
+	if err := o.api.checkOutput(); err != nil {
+		return err
 	}
 	doc, err := readPlanFile(planPath)
 	if err != nil {

@@ -100,14 +100,9 @@ func TestInterruptAbortsTheRun(t *testing.T) {
 	if err := os.WriteFile(path, []byte(long), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, interrupt := context.WithCancel(context.Background())
-	defer interrupt()
-	var out, errOut syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"run", path, "--data-dir", filepath.Join(t.TempDir(), "data"),
-			"--executor-command", bin, "--progress-interval", "200ms"}, &out, &errOut)
-	}()
+	c := startCommand(t, "run", path, "--data-dir", filepath.Join(t.TempDir(), "data"),
+		"--executor-command", bin, "--progress-interval", "200ms")
+	out, errOut, exited, interrupt := &c.out, &c.errOut, c.exited, c.interrupt
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(errOut.String(), "requests ") { // measuring
 		if time.Now().After(deadline) {
@@ -127,4 +122,21 @@ func TestInterruptAbortsTheRun(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("still running 15 s after the interrupt:\n%s", errOut.String())
 	}
+}
+
+// backgroundCommand is a loadfleet command running in this process until
+// it exits or is interrupted (Ctrl-C).
+type backgroundCommand struct {
+	out, errOut syncBuffer
+	exited      chan int
+	interrupt   context.CancelFunc
+}
+
+func startCommand(t *testing.T, args ...string) *backgroundCommand {
+	t.Helper()
+	ctx, interrupt := context.WithCancel(context.Background())
+	t.Cleanup(interrupt)
+	c := &backgroundCommand{exited: make(chan int, 1), interrupt: interrupt}
+	go func() { c.exited <- run(ctx, args, &c.out, &c.errOut) }()
+	return c
 }

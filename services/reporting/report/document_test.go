@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/loadfleet/loadfleet/executors/runtime"
 )
 
 func keysOf(t *testing.T, raw json.RawMessage) []string {
@@ -38,10 +40,16 @@ func TestDocumentJSONNames(t *testing.T) {
 	if err := json.Unmarshal(doc["analysis"], &an); err != nil {
 		t.Fatal(err)
 	}
-	// The executor's standalone JSON summary (executors/runtime.RequestReport)
-	// names its fields so; services does not import executors, so they are
-	// listed here.
-	summary := []string{"count", "ok", "ko", "rps", "p50Ms", "p90Ms", "p95Ms", "p99Ms", "maxMs", "meanMs", "serviceP99Ms"}
+	// The same fields as the executor's standalone JSON summary, read from
+	// its type so that the two cannot drift apart.
+	executorSummary, err := json.Marshal(runtime.RequestReport{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := keysOf(t, executorSummary)
+	if len(summary) < 11 {
+		t.Fatalf("the executor's summary has only %v", summary)
+	}
 	tests := []struct {
 		what string
 		raw  json.RawMessage
@@ -51,8 +59,8 @@ func TestDocumentJSONNames(t *testing.T) {
 			"name", "team", "project", "labels", "tool", "toolVersions", "createdAt", "startedAt", "endedAt", "durationSeconds",
 			"plan", "degraded", "series", "schemaVersion"}},
 		{"arrivals", doc["arrivals"], []string{"planned", "started", "dropped"}},
-		{"total", doc["total"], append(summary, "koByReason", "bytes")},
-		{"requests[]", first(doc["requests"]), append(summary, "name", "koByReason", "bytes")},
+		{"total", doc["total"], slices.Concat(summary, []string{"koByReason", "bytes"})},
+		{"requests[]", first(doc["requests"]), slices.Concat(summary, []string{"name", "koByReason", "bytes"})},
 		{"criteria[]", first(doc["criteria"]), []string{"metric", "threshold", "value", "passed", "op"}},
 		{"analysis", doc["analysis"], []string{"shape", "steps", "highestPassingStep"}},
 		{"steps[]", first(an["steps"]), []string{"plannedRate", "achievedRate", "activeUsers", "p95Ms", "p99Ms", "errors"}},

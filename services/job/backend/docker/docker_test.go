@@ -156,7 +156,11 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 func testSSH(t *testing.T, cfg Config, host string) {
 	socket, ok := strings.CutPrefix(host, "unix://")
 	if !ok {
-		t.Skipf("the ssh stand-in proxies to a unix socket; the daemon is at %s", host)
+		msg := fmt.Sprintf("the ssh stand-in proxies to a unix socket; the daemon is at %s", host)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg) // ci-deps starts dockerd on a unix socket
+		}
+		t.Skip(msg)
 	}
 	argsFile := filepath.Join(t.TempDir(), "args")
 	t.Setenv(fakeSSHEnv, socket)

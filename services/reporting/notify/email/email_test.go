@@ -193,7 +193,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"plain SMTP to a loopback test server is allowed", email.Config{Host: "127.0.0.1", Port: 2525, From: from, Insecure: true}, false},
 		{"plain SMTP to localhost is allowed", email.Config{Host: "localhost", From: from, Insecure: true}, false},
 		{"plain SMTP across a network is refused", email.Config{Host: "smtp.example.com", From: from, Insecure: true}, true},
-		{"plain SMTP to a private address is refused", email.Config{Host: "10.0.0.5", From: from, Insecure: true}, true},
+		{"plain SMTP to an address that is not loopback is refused (192.0.2.0/24: documentation only)", email.Config{Host: "192.0.2.5", From: from, Insecure: true}, true},
 		{"STARTTLS anywhere is fine", email.Config{Host: "smtp.example.com", From: from}, false},
 		{"a host is required", email.Config{From: from}, true},
 		{"the sender must be an address", email.Config{Host: "smtp.example.com", From: "not an address"}, true},
