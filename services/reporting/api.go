@@ -44,9 +44,12 @@ type Progress struct {
 	Time        time.Time `json:"time,omitzero"`
 	RPS         float64   `json:"rps"`
 	PlannedRate float64   `json:"plannedRate"`
-	P95Ms       float64   `json:"p95Ms"`
-	ErrorRate   float64   `json:"errorRate"`
-	ActiveUsers int64     `json:"activeUsers"`
+	// StartedRate is the arrivals that started in that same second, so it
+	// compares with PlannedRate on one basis.
+	StartedRate float64 `json:"startedRate"`
+	P95Ms       float64 `json:"p95Ms"`
+	ErrorRate   float64 `json:"errorRate"`
+	ActiveUsers int64   `json:"activeUsers"`
 	// Totals since the start.
 	Requests int64 `json:"requests"`
 	Errors   int64 `json:"errors"`

@@ -225,7 +225,7 @@ func (s *Service) Progress(_ context.Context, runID string) (Progress, error) {
 	}
 	total := lr.agg.Total(series.AllRequests)
 	p.Time, p.RPS, p.P95Ms, p.ActiveUsers = last.Time, last.RPS, last.P95Ms, last.ActiveUsers
-	p.PlannedRate = float64(last.PlannedArrivals)
+	p.PlannedRate, p.StartedRate = float64(last.PlannedArrivals), float64(last.StartedArrivals)
 	if last.Count > 0 {
 		p.ErrorRate = float64(last.KO) / float64(last.Count)
 	}

@@ -253,9 +253,6 @@ type follower struct {
 	api      metadata.API
 	progress reporting.API
 	total    time.Duration
-	// last is the progress printed before, to turn started arrivals into a
-	// current arrival rate.
-	last reporting.Progress
 }
 
 // follow polls the run until it ends. An interrupt aborts the run and waits
@@ -308,31 +305,25 @@ func (f *follower) print(run store.Run) {
 			ready++
 		}
 	}
-	elapsed := time.Duration(0)
-	if run.StartAt != nil && time.Now().After(*run.StartAt) {
-		elapsed = time.Since(*run.StartAt).Truncate(time.Second)
+	clock := fmt.Sprintf("0s/%s", f.total.Truncate(time.Second))
+	if run.StartAt != nil {
+		if until := time.Until(*run.StartAt); until > 0 {
+			// The executors are ready and wait for the common start instant.
+			clock = fmt.Sprintf("starts in %s", until.Round(100*time.Millisecond))
+		} else {
+			clock = fmt.Sprintf("%s/%s", (-until).Truncate(time.Second), f.total.Truncate(time.Second))
+		}
 	}
-	line := fmt.Sprintf("%-9s %s/%s  executors %d/%d ready", run.State, elapsed, f.total.Truncate(time.Second), ready, len(run.Shards))
+	line := fmt.Sprintf("%-9s %s  executors %d/%d ready", run.State, clock, ready, len(run.Shards))
 	if p, err := f.progress.Progress(context.Background(), run.ID); err == nil && !p.Time.IsZero() {
-		line += fmt.Sprintf("  arrivals %s/s (planned %.0f/s)  requests %.0f/s  p95 %.1f ms  errors %.2f%%  users %d",
-			f.arrivalRate(p), p.PlannedRate, p.RPS, p.P95Ms, 100*p.ErrorRate, p.ActiveUsers)
-		f.last = p
+		line += fmt.Sprintf("  arrivals %.0f/s (planned %.0f/s)  requests %.0f/s  p95 %.1f ms  errors %.2f%%  users %d",
+			p.StartedRate, p.PlannedRate, p.RPS, p.P95Ms, 100*p.ErrorRate, p.ActiveUsers)
 	}
 	if f.terminal {
 		fmt.Fprintf(f.out, "\r\033[K%s", line)
 	} else {
 		fmt.Fprintln(f.out, line)
 	}
-}
-
-// arrivalRate is the rate arrivals started at since the last line; "-"
-// until there are two measurements apart.
-func (f *follower) arrivalRate(p reporting.Progress) string {
-	elapsed := p.Time.Sub(f.last.Time).Seconds()
-	if f.last.Time.IsZero() || elapsed <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.0f", float64(p.Started-f.last.Started)/elapsed)
 }
 
 // printSummary prints the verdict, the per-request table and the criteria.
