@@ -284,7 +284,9 @@ func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error 
 	}
 	x.resp.Reset()
 	x.resp.SkipBody = x.req.Header.IsHead()
-	if hp.slow.Load() && pc.conn == net.Conn(pc.tracked) {
+	crowd := hp.awaiting.Add(1)
+	defer hp.awaiting.Add(-1)
+	if crowd > lazyReadAbove && pc.conn == net.Conn(pc.tracked) {
 		// Plain TCP only: TLS may hold decrypted bytes the socket no
 		// longer shows.
 		if err := awaitReadable(pc.tracked.Conn); err != nil {

@@ -444,9 +444,10 @@ func TestDialDecision(t *testing.T) {
 	}
 }
 
-// Against a target the pool knows to be slow, responses are awaited before
-// a read buffer is taken: they still parse, and a timeout is still one.
-func TestSlowTargetResponsesAwaitedWithoutABuffer(t *testing.T) {
+// In a crowd of requests awaiting responses, each response is awaited
+// before a read buffer is taken: it still parses, and a timeout is still
+// one.
+func TestCrowdAwaitsResponsesWithoutABuffer(t *testing.T) {
 	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if r.URL.Path == "/hold" {
 			select {
@@ -455,19 +456,21 @@ func TestSlowTargetResponsesAwaitedWithoutABuffer(t *testing.T) {
 			}
 			return
 		}
-		time.Sleep(2 * lazyReadAfter)
+		time.Sleep(10 * time.Millisecond)
 		_, _ = w.Write([]byte("slow but sure"))
 	}))
 	defer srv.Close()
 	c := NewClient(Options{})
+	if err := c.Do(context.Background(), get(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	hp := c.hosts["http://"+strings.TrimPrefix(srv.URL, "http://")]
+	hp.awaiting.Store(lazyReadAbove) // as if that many others awaited theirs
 	for range 3 {
 		x := get(srv.URL + "/")
 		if err := c.Do(context.Background(), x); err != nil || string(x.ResponseBody()) != "slow but sure" {
 			t.Fatalf("%v, body %q", err, x.ResponseBody())
 		}
-	}
-	if hp := c.hosts["http://"+strings.TrimPrefix(srv.URL, "http://")]; hp == nil || !hp.slow.Load() {
-		t.Fatal("the pool did not learn that the target is slow")
 	}
 	x := get(srv.URL + "/hold")
 	x.Timeout = 200 * time.Millisecond
@@ -475,5 +478,36 @@ func TestSlowTargetResponsesAwaitedWithoutABuffer(t *testing.T) {
 	err := c.Do(context.Background(), x)
 	if Classify(err) != stats.Timeout || time.Since(start) > time.Second {
 		t.Fatalf("%v (%v) after %v; want a timeout after 200 ms", err, Classify(err), time.Since(start))
+	}
+	if n := hp.awaiting.Load(); n != lazyReadAbove {
+		t.Fatalf("%d requests counted as awaiting, want the %d set: every request stops awaiting, failed or not", n, lazyReadAbove)
+	}
+}
+
+// A pool grows by at most a quarter of itself (minGrowth when smaller) per
+// growthWindow, so a burst of waiters cannot turn into a dial per waiter.
+func TestPoolGrowthIsBoundedPerWindow(t *testing.T) {
+	cases := []struct {
+		open, want int
+	}{
+		{open: 0, want: minGrowth},
+		{open: 100, want: minGrowth},
+		{open: 1000, want: 1000 / growthDivisor},
+	}
+	for _, tc := range cases {
+		p := &hostPool{open: tc.open}
+		granted := 0
+		for range 10_000 {
+			if p.mayGrowLocked() {
+				granted++
+			}
+		}
+		if granted != tc.want {
+			t.Errorf("%d open: %d dials granted in one window, want %d", tc.open, granted, tc.want)
+		}
+		p.windowFrom = p.windowFrom.Add(-growthWindow)
+		if !p.mayGrowLocked() {
+			t.Errorf("%d open: the next window granted no dial", tc.open)
+		}
 	}
 }

@@ -34,12 +34,27 @@ const (
 	// an estimate would keep a line waiting a second for a 1 s server, and
 	// since no dial follows, the estimate would never be corrected.
 	worthWaitingAtMost = 10 * time.Millisecond
-	// lazyReadAfter is the service time from which a response is awaited
-	// before a read buffer is taken: against a server that holds requests,
-	// 10,000 requests in flight would otherwise hold 40 MB of buffers. The
-	// wait costs a syscall per request, which a fast server merely queueing
-	// a few milliseconds under load should not pay.
-	lazyReadAfter = 10 * time.Millisecond
+	// lazyReadAbove is how many requests awaiting their responses make
+	// the pool await each response before taking its read buffer: 10,000
+	// requests held by a slow server would otherwise hold 40 MB of
+	// buffers. The wait costs a syscall per request, so below this crowd
+	// (8 MB of buffers at most) responses are read directly. It depends on
+	// the crowd, not on service time, because an injector short of CPU
+	// leaves responses unread and sees long service times itself: paying a
+	// syscall more per request then would deepen its overload.
+	lazyReadAbove = 2048
+	// growthWindow, growthDivisor and minGrowth bound how fast a pool
+	// grows: per window, dials for a quarter of its size, or minGrowth when
+	// that is more. A hiccup of a few milliseconds on a busy injector (or
+	// target) leaves hundreds of arrivals waiting at once; dialing for each
+	// of them spent the CPU that was already short, the next arrivals
+	// waited longer and dialed too, and loopback runs at 61,000 arrivals/s
+	// went from 20 connections to 800 and dropped 4,000 arrivals. A server
+	// that holds every request still gets 10,000 connections in about a
+	// second: the budget compounds window after window.
+	growthWindow  = 50 * time.Millisecond
+	growthDivisor = 4
+	minGrowth     = 64
 	// ewmaWeight smooths the service and dial time estimates.
 	ewmaWeight = 0.1
 )
@@ -83,18 +98,20 @@ type hostPool struct {
 	dial     func(addr string, timeout time.Duration) (*trackedConn, error)
 	maxConns int
 
-	mu       sync.Mutex
-	idle     []*pconn
-	waiters  []*waiter // oldest first
-	open     int       // connections open or being dialed
-	dialing  int
-	returned time.Time     // when a connection last came back
-	service  time.Duration // EWMA of how long a request holds a connection
-	dialTime time.Duration // EWMA of a dial (and TLS handshake)
-	closed   bool
-	// slow says the service time is past lazyReadAfter; read without the
-	// lock on every request.
-	slow atomic.Bool
+	mu      sync.Mutex
+	idle    []*pconn
+	waiters []*waiter // oldest first
+	open    int       // connections open or being dialed
+	dialing int
+	// grown counts the dials started since windowFrom (growthWindow).
+	grown      int
+	windowFrom time.Time
+	returned   time.Time     // when a connection last came back
+	service    time.Duration // EWMA of how long a request holds a connection
+	dialTime   time.Duration // EWMA of a dial (and TLS handshake)
+	closed     bool
+	// awaiting counts the requests sent and not yet answered.
+	awaiting atomic.Int64
 }
 
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufferSize) }}
@@ -196,12 +213,25 @@ func (p *hostPool) maybeDialLocked(deadline time.Time) {
 		dialTime:    p.dialTime,
 		sinceReturn: time.Since(p.returned),
 	}
-	if !state.worthDialing() {
+	if !state.worthDialing() || !p.mayGrowLocked() {
 		return
 	}
 	p.open++
 	p.dialing++
 	go p.dialFor(deadline)
+}
+
+// mayGrowLocked spends one dial of the window's growth budget, if any is
+// left. A waiter refused here asks again on its next recheck.
+func (p *hostPool) mayGrowLocked() bool {
+	if now := time.Now(); now.Sub(p.windowFrom) >= growthWindow {
+		p.windowFrom, p.grown = now, 0
+	}
+	if p.grown >= max(minGrowth, p.open/growthDivisor) {
+		return false
+	}
+	p.grown++
+	return true
 }
 
 // poolState is what the dial decision looks at.
@@ -284,7 +314,6 @@ func (p *hostPool) put(pc *pconn, held time.Duration) {
 	defer p.mu.Unlock()
 	if held > 0 {
 		p.service = ewma(p.service, held)
-		p.slow.Store(p.service >= lazyReadAfter)
 	}
 	p.returned = time.Now()
 	if p.closed {
