@@ -17,10 +17,17 @@ import (
 // request, the dial or a connection wait), refused connections, connections
 // reset or closed before the response was complete, and anything else.
 func Classify(err error) stats.Reason {
+	if err == nil {
+		return stats.OK
+	}
+	return classifyFailure(err)
+}
+
+// classifyFailure is Classify's non-nil case, apart so that the error
+// target errors.As needs is allocated only for a failure, not per request.
+func classifyFailure(err error) stats.Reason {
 	var netErr net.Error
 	switch {
-	case err == nil:
-		return stats.OK
 	case errors.Is(err, errPoolTimeout), errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():

@@ -327,8 +327,8 @@ func writeRequest(req *fasthttp.Request, conn net.Conn) error {
 // hostPool returns the pool of scheme://host, remembering the last one in
 // the exchange so that the steady state takes no lock.
 func (c *Client) hostPool(x *Exchange, scheme, host []byte) (*hostPool, error) {
-	key := x.scratch[:0]
-	key = append(append(append(key, scheme...), "://"...), host...)
+	key := append(append(append(x.scratch[:0], scheme...), "://"...), host...)
+	x.scratch = key // kept, or every request allocated its key anew
 	if x.lastPool != nil && bytes.Equal(key, x.lastKey) {
 		return x.lastPool, nil
 	}

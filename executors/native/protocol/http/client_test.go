@@ -511,3 +511,48 @@ func TestPoolGrowthIsBoundedPerWindow(t *testing.T) {
 		}
 	}
 }
+
+// A keep-alive request allocates nothing of its own: at tens of thousands
+// a second, garbage per request sets off collections that stall the
+// injector (the pool's key and the error classification each allocated).
+func TestKeepAliveRequestsDoNotAllocate(t *testing.T) {
+	// A raw server answering each read with one canned response: the
+	// allocations counted are the process's, so the server makes none.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 4096)
+		answer := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				return
+			}
+			if _, err := conn.Write(answer); err != nil {
+				return
+			}
+		}
+	}()
+	c := NewClient(Options{})
+	defer c.CloseAll()
+	x := get("http://" + ln.Addr().String() + "/")
+	x.Jar = nil
+	if err := c.Do(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := c.Do(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if Classify(nil) != stats.OK || allocs > 0 {
+		t.Fatalf("%v allocations per request, want none", allocs)
+	}
+}
