@@ -131,6 +131,16 @@ func TestArrivalsAndLagCollectIntervals(t *testing.T) {
 	if p99 := l.CollectP99Ms(); p99 != 0 {
 		t.Errorf("empty interval p99 %v", p99)
 	}
+	// The two histograms take turns: a third interval starts empty and
+	// measures only its own values.
+	l.Record(3 * time.Millisecond)
+	if p99 := l.CollectP99Ms(); p99 < 2.99 || p99 > 3.01 {
+		t.Errorf("third interval p99 %v ms, want 3", p99)
+	}
+	l.Record(time.Millisecond)
+	if p99 := l.CollectP99Ms(); p99 < 0.99 || p99 > 1.01 {
+		t.Errorf("fourth interval p99 %v ms, want 1", p99)
+	}
 }
 
 // BenchmarkRecord measures the hot path from parallel goroutines, each with
