@@ -8,44 +8,50 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// timerfdSleeper waits on Go's timer, and arms a timerfd, registered with
-// Go's network poller, for the same instant. Each covers the other's blind
-// spot:
-//   - An idle process waits for Go's timers in epoll with a whole-millisecond
-//     timeout, so a shorter wait could last a full millisecond; the timerfd
-//     ends that epoll wait on time, and the scheduler then runs the timer.
-//   - A saturated process polls the network only every 10 ms (its run queues
-//     never empty), so a wait on the timerfd alone lasted 10 ms there; Go's
-//     timers are checked at every goroutine switch.
+// timerfdSleeper waits on a timerfd through Go's network poller: the
+// kernel's high-resolution timer makes the poller return on time (tens of
+// microseconds late, not up to a millisecond), and the goroutine parks
+// like any network wait, holding no thread.
 type timerfdSleeper struct {
-	*timerSleeper
-	file *os.File // kept open: it is what the poller watches
+	ctx  context.Context
+	file *os.File
 	fd   int
+	stop func() bool
 }
 
-// newSleeper is the timerfd sleeper, or Go's timer alone where a timerfd
-// cannot be had (a sandbox refusing the syscall).
+// newSleeper is the timerfd sleeper, or Go's timer where a timerfd cannot
+// be had (a sandbox refusing the syscall).
 func newSleeper(ctx context.Context) sleeper {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return newTimerSleeper(ctx)
 	}
-	// A non-blocking descriptor is registered with the poller at once.
-	file := os.NewFile(uintptr(fd), "pacing-timerfd")
-	return &timerfdSleeper{timerSleeper: newTimerSleeper(ctx), file: file, fd: fd}
+	s := &timerfdSleeper{ctx: ctx, fd: fd, file: os.NewFile(uintptr(fd), "pacing-timerfd")}
+	// The end of ctx interrupts a wait through a past read deadline.
+	s.stop = context.AfterFunc(ctx, func() { _ = s.file.SetReadDeadline(time.Unix(1, 0)) })
+	return s
 }
 
 func (s *timerfdSleeper) sleepUntil(at time.Time) error {
-	if wait := time.Until(at); wait > 0 {
-		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(wait.Nanoseconds())}
-		if err := unix.TimerfdSettime(s.fd, 0, &spec, nil); err != nil {
-			return err
-		}
+	wait := time.Until(at)
+	if wait <= 0 {
+		return s.ctx.Err()
 	}
-	return s.timerSleeper.sleepUntil(at)
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(wait.Nanoseconds())}
+	if err := unix.TimerfdSettime(s.fd, 0, &spec, nil); err != nil {
+		return err
+	}
+	var expirations [8]byte
+	if _, err := s.file.Read(expirations[:]); err != nil {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *timerfdSleeper) close() {
-	s.timerSleeper.close()
+	s.stop()
 	_ = s.file.Close()
 }
