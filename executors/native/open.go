@@ -44,11 +44,12 @@ func openModelProcs() int {
 // Pacing is from start: each arrival's due instant is start + At(n), so a
 // late wake-up never shifts later arrivals. The loop sleeps until the next
 // due instant (at least pacingQuantum after its last wake-up), then starts
-// every arrival already due, each with its own intended instant. Sessions run on a pool of workers, each with its
-// own State (buffers, connections' exchange, grown stack) reused session
-// after session: an arrival goes to an idle worker, or to a new one when
-// all are busy, so it never waits. An arrival past maxConcurrentSessions is
-// counted as dropped at its instant, never delayed.
+// every arrival already due, each with its own intended instant. Sessions
+// run on a pool of workers, each with its own State (buffers, connections'
+// exchange, grown stack) reused session after session: an arrival goes to
+// an idle worker, or to a new one when all are busy, so it never waits. An
+// arrival past maxConcurrentSessions is counted as dropped at its instant,
+// never delayed.
 func (t *Tool) runOpen(ctx, hard context.Context, start time.Time) time.Time {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(openModelProcs()))
 	cur := t.open.Shard(t.spec.Shard, max(t.spec.Shards, 1))
@@ -60,33 +61,15 @@ func (t *Tool) runOpen(ctx, hard context.Context, start time.Time) time.Time {
 	limit := int64(t.spec.Plan.Load.MaxConcurrentSessions)
 	workers := &workerStack{}
 	defer workers.close()
-	sleep := newSleeper(ctx)
-	defer func() { sleep.close() }()
-	var lastWake time.Time
+	pace := newPacer(ctx)
+	defer pace.close()
 	for {
 		n, at, ok := cur.Next()
 		if !ok {
 			return start.Add(t.open.Duration())
 		}
 		due := start.Add(at)
-		if time.Until(due) > 0 {
-			wake := due
-			if batched := lastWake.Add(pacingQuantum); batched.After(wake) {
-				wake = batched
-			}
-			if err := sleep.sleepUntil(wake); err != nil {
-				if ctx.Err() != nil {
-					return time.Now()
-				}
-				// The timerfd failed: Go's timer paces from now on.
-				sleep.close()
-				sleep = newTimerSleeper(ctx)
-				if sleep.sleepUntil(wake) != nil {
-					return time.Now()
-				}
-			}
-			lastWake = wake
-		} else if ctx.Err() != nil {
+		if !pace.await(due) {
 			return time.Now()
 		}
 		t.arrivals.Planned(1)
@@ -106,6 +89,42 @@ func (t *Tool) runOpen(ctx, hard context.Context, start time.Time) time.Time {
 		}
 	}
 }
+
+// pacer waits for due instants, waking at most once per pacingQuantum.
+type pacer struct {
+	ctx      context.Context
+	sleep    sleeper
+	lastWake time.Time
+}
+
+func newPacer(ctx context.Context) *pacer { return &pacer{ctx: ctx, sleep: newSleeper(ctx)} }
+
+// await returns once due has passed (or at the end of the current batch),
+// false when the context ended.
+func (p *pacer) await(due time.Time) bool {
+	if time.Until(due) <= 0 {
+		return p.ctx.Err() == nil
+	}
+	wake := due
+	if batched := p.lastWake.Add(pacingQuantum); batched.After(wake) {
+		wake = batched
+	}
+	if err := p.sleep.sleepUntil(wake); err != nil {
+		if p.ctx.Err() != nil {
+			return false
+		}
+		// The timerfd failed: Go's timer paces from now on.
+		p.sleep.close()
+		p.sleep = newTimerSleeper(p.ctx)
+		if p.sleep.sleepUntil(wake) != nil {
+			return false
+		}
+	}
+	p.lastWake = wake
+	return true
+}
+
+func (p *pacer) close() { p.sleep.close() }
 
 type arrival struct {
 	n   int64

@@ -60,3 +60,38 @@ func TestWorkerStackHandsOutTheLastIdleFirst(t *testing.T) {
 		t.Fatal("a closed stack took a worker back")
 	}
 }
+
+// countingSleeper counts the wake-ups a pacer asks for.
+type countingSleeper struct {
+	sleeper
+	sleeps int
+}
+
+func (c *countingSleeper) sleepUntil(at time.Time) error {
+	c.sleeps++
+	return c.sleeper.sleepUntil(at)
+}
+
+// Arrivals 10 µs apart share wake-ups, one per pacingQuantum at most, and
+// none starts before its instant.
+func TestPacerBatchesCloseArrivalsAndNeverStartsEarly(t *testing.T) {
+	ctx := context.Background()
+	counter := &countingSleeper{sleeper: newSleeper(ctx)}
+	p := &pacer{ctx: ctx, sleep: counter}
+	defer p.close()
+	first := time.Now().Add(5 * time.Millisecond)
+	const arrivals, gap = 100, 10 * time.Microsecond
+	for i := range arrivals {
+		due := first.Add(time.Duration(i) * gap)
+		if !p.await(due) {
+			t.Fatal("await ended without a cancelled context")
+		}
+		if early := time.Until(due); early > 0 {
+			t.Fatalf("arrival %d started %v before its instant", i, early)
+		}
+	}
+	span := time.Duration(arrivals-1) * gap
+	if most := int(span/pacingQuantum) + 2; counter.sleeps > most {
+		t.Fatalf("%d wake-ups for %d arrivals over %v, want at most %d", counter.sleeps, arrivals, span, most)
+	}
+}
