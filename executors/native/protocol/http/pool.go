@@ -160,8 +160,10 @@ func (p *hostPool) get(deadline time.Time) (*pconn, error) {
 // whether to dial, once per dial time: a server that stops returning
 // connections must not leave the line waiting for returns that never come.
 func (p *hostPool) await(w *waiter, deadline time.Time) (grant, bool) {
-	timer := time.NewTimer(0)
-	<-timer.C
+	// Stopped at once: since Go 1.23 a stopped timer delivers nothing
+	// stale, and waiting for a zero timer parked every waiter once more.
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
