@@ -559,3 +559,23 @@ func TestKeepAliveRequestsDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per request, want none", allocs)
 	}
 }
+
+// The growth budget paces only brief lines: a hiccup's, not those of a
+// server holding its requests, whose sessions would queue for connections.
+func TestGrowthBudgetPacesOnlyBriefWaits(t *testing.T) {
+	cases := []struct {
+		name  string
+		state poolState
+		want  bool
+	}{
+		{"a fast target's hiccup", poolState{waiters: 400, inUse: 30, service: time.Millisecond, sinceReturn: 5 * time.Millisecond}, true},
+		{"a server holding requests 1 s", poolState{waiters: 400, inUse: 3000, service: time.Second, sinceReturn: time.Millisecond}, false},
+		{"no return yet for a long while", poolState{waiters: 400, inUse: 3000, sinceReturn: 300 * time.Millisecond}, false},
+		{"nothing in use yet", poolState{waiters: 10, sinceReturn: time.Millisecond}, true},
+	}
+	for _, tc := range cases {
+		if got := tc.state.briefWait(); got != tc.want {
+			t.Errorf("%s: briefWait = %v (expected wait %v), want %v", tc.name, got, tc.state.expectedWait(), tc.want)
+		}
+	}
+}

@@ -215,7 +215,7 @@ func (p *hostPool) maybeDialLocked(deadline time.Time) {
 		dialTime:    p.dialTime,
 		sinceReturn: time.Since(p.returned),
 	}
-	if !state.worthDialing() || !p.mayGrowLocked() {
+	if !state.worthDialing() || state.briefWait() && !p.mayGrowLocked() {
 		return
 	}
 	p.open++
@@ -252,9 +252,7 @@ func (s poolState) worthDialing() bool {
 	if s.inUse <= 0 {
 		return true
 	}
-	ahead := time.Duration(s.waiters - s.dialing)
-	wait := ahead * s.service / time.Duration(s.inUse)
-	if wait >= min(dialFactor*s.dialTime, worthWaitingAtMost) {
+	if s.expectedWait() >= min(dialFactor*s.dialTime, worthWaitingAtMost) {
 		return true
 	}
 	// Silence longer than stallAfter means the estimate may be stale; it
@@ -264,6 +262,24 @@ func (s poolState) worthDialing() bool {
 	// one per waiter.
 	stalled := s.sinceReturn > max(stallAfter, 10*s.dialTime)
 	return stalled && s.dialing == 0
+}
+
+// expectedWait is how long the waiters not yet covered by a dial would
+// wait for returning connections.
+func (s poolState) expectedWait() time.Duration {
+	if s.inUse <= 0 {
+		return 0
+	}
+	return time.Duration(s.waiters-s.dialing) * s.service / time.Duration(s.inUse)
+}
+
+// briefWait says whether the line is one the growth budget should pace: a
+// wait, and a silence, both shorter than growthWindow (a hiccup of a fast
+// target or of the injector). A server that holds its requests (expected
+// waits, or silences, of growthWindow and more) gets its dials at once:
+// pacing them would only make its sessions queue for connections.
+func (s poolState) briefWait() bool {
+	return s.expectedWait() < growthWindow && s.sinceReturn < growthWindow
 }
 
 func (p *hostPool) dialFor(deadline time.Time) {
