@@ -49,9 +49,9 @@ const (
 	// target) leaves hundreds of arrivals waiting at once; dialing for each
 	// of them spent the CPU that was already short, the next arrivals
 	// waited longer and dialed too, and loopback runs at 61,000 arrivals/s
-	// went from 20 connections to 800 and dropped 4,000 arrivals. A server
-	// that holds every request still gets 10,000 connections in about a
-	// second: the budget compounds window after window.
+	// went from 20 connections to 800 and dropped 4,000 arrivals. Only
+	// brief lines are paced (poolState.briefWait): a server that holds its
+	// requests gets its dials at once.
 	growthWindow  = 50 * time.Millisecond
 	growthDivisor = 4
 	minGrowth     = 64
