@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/loadfleet/loadfleet/services/gitsource"
+	"github.com/loadfleet/loadfleet/services/internal/componenttest"
 )
 
 // HTTPBackend is git's smart HTTP server (Debian package git).
@@ -30,10 +31,7 @@ func RequireGit(t testing.TB) {
 	if missing == "" {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing (Debian package git)", missing)
-	}
-	t.Skipf("%s is missing (Debian package git)", missing)
+	componenttest.Missing(t, missing+" is missing (Debian package git)")
 }
 
 // Config is a fetcher configuration for repositories served by Repo:

@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/loadfleet/loadfleet/services/internal/componenttest"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/metadata/store/storetest"
 )
@@ -78,11 +79,7 @@ var server = sync.OnceValues(func() (string, error) {
 // skips otherwise.
 func unavailable(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...) + " (start it with scripts/ci-deps.sh start ferretdb)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	componenttest.Missing(t, fmt.Sprintf(format, args...)+" (start it with scripts/ci-deps.sh start ferretdb)")
 }
 
 // database is a fresh database on the test server, dropped at the end.

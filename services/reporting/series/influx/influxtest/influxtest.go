@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loadfleet/loadfleet/services/internal/componenttest"
 )
 
 // Bucket is the shared server's bucket in InfluxDB 1.8's v2 API terms:
@@ -37,22 +39,14 @@ func URL(t testing.TB) string {
 		u = fromStateFile()
 	}
 	if u == "" {
-		missing(t, fmt.Sprintf("no InfluxDB: %s is unset and not in %s (run scripts/ci-deps.sh start influxdb)",
+		componenttest.Missing(t, fmt.Sprintf("no InfluxDB: %s is unset and not in %s (run scripts/ci-deps.sh start influxdb)",
 			envURL, stateFile()))
 		return ""
 	}
 	if err := ping(u); err != nil {
-		missing(t, fmt.Sprintf("InfluxDB at %s does not answer: %v (run scripts/ci-deps.sh start influxdb)", u, err))
+		componenttest.Missing(t, fmt.Sprintf("InfluxDB at %s does not answer: %v (run scripts/ci-deps.sh start influxdb)", u, err))
 	}
 	return u
-}
-
-func missing(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
 }
 
 func stateFile() string {
@@ -131,7 +125,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
 	if _, err := os.Stat(bin); err != nil {
-		missing(t, fmt.Sprintf("no influxd binary at %s (run scripts/ci-deps.sh start influxdb)", bin))
+		componenttest.Missing(t, fmt.Sprintf("no influxd binary at %s (run scripts/ci-deps.sh start influxdb)", bin))
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), httpPort: freePort(t), rpcPort: freePort(t)}
 	s.URL = fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
