@@ -32,13 +32,12 @@ type encoder struct {
 	payload    []byte
 	compressed bytes.Buffer
 	zw         *zlib.Writer
-	level      int
 }
 
 var encoders = sync.Pool{New: func() any { return newEncoder(encodeLevel) }}
 
 func newEncoder(level int) *encoder {
-	e := &encoder{level: level}
+	e := &encoder{}
 	e.zw, _ = zlib.NewWriterLevel(&e.compressed, level) // the level is a valid constant
 	return e
 }

@@ -479,6 +479,10 @@ func TestCrowdAwaitsResponsesWithoutABuffer(t *testing.T) {
 	if Classify(err) != stats.Timeout || time.Since(start) > time.Second {
 		t.Fatalf("%v (%v) after %v; want a timeout after 200 ms", err, Classify(err), time.Since(start))
 	}
+	// The timeout struck while awaiting readability, not inside a read.
+	if op := (*net.OpError)(nil); !errors.As(err, &op) || op.Op != "raw-read" {
+		t.Fatalf("%v: want the timeout of the wait for readability (raw-read)", err)
+	}
 	if n := hp.awaiting.Load(); n != lazyReadAbove {
 		t.Fatalf("%d requests counted as awaiting, want the %d set: every request stops awaiting, failed or not", n, lazyReadAbove)
 	}
