@@ -1,11 +1,15 @@
 package report
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,17 +40,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	if err := os.WriteFile(file, render(t, HTML, sampleDocument()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--no-first-run", "--user-data-dir="+filepath.Join(dir, "profile"),
-		"--window-size=1280,2000", "--dump-dom", "file://"+file)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v", err)
-	}
-	dom := string(out)
+	dom := dumpDOM(t, bin, dir, "file://"+file)
 	const charts = 7
 	if n := strings.Count(dom, "<canvas"); n != charts {
 		t.Fatalf("%d canvases in the rendered page, want %d (one per chart)", n, charts)
@@ -57,4 +51,53 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	if !strings.Contains(dom, "shard 1 (us-east)") {
 		t.Fatal("the executor charts' legends are missing from the rendered page")
 	}
+}
+
+// browserCrashAttempts bounds how often a browser that died from a signal
+// is started again. Chromium occasionally segfaults while starting on a busy
+// machine (CI saw it once in many runs), before it has read the page; that
+// says nothing about the report. A crash on every attempt still fails.
+const browserCrashAttempts = 3
+
+// dumpDOM loads url in headless Chromium and returns the DOM after its
+// scripts ran. Each attempt gets a fresh profile; a failure carries the
+// browser's own stderr so that a crash can be diagnosed from the CI log.
+func dumpDOM(t *testing.T, bin, dir, url string) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
+			"--disable-dev-shm-usage", "--disable-background-networking",
+			"--disable-component-update", "--disable-sync", "--no-first-run",
+			"--user-data-dir="+filepath.Join(dir, fmt.Sprintf("profile-%d", attempt)),
+			"--window-size=1280,2000", "--dump-dom", url)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err == nil {
+			return string(out)
+		}
+		if !diedFromSignal(err) || timedOut || attempt == browserCrashAttempts {
+			t.Fatalf("chromium (attempt %d): %v\nstderr:\n%s", attempt, err, tail(stderr.String(), 4000))
+		}
+		t.Logf("chromium crashed on attempt %d (%v); starting it again. stderr:\n%s", attempt, err, tail(stderr.String(), 2000))
+	}
+}
+
+func diedFromSignal(err error) bool {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		return false
+	}
+	status, ok := exit.Sys().(syscall.WaitStatus)
+	return ok && status.Signaled()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
 }
