@@ -231,6 +231,15 @@ type Store interface {
 	PutReport(ctx context.Context, runID string, doc json.RawMessage) error
 	Report(ctx context.Context, runID string) (json.RawMessage, error)
 
+	// PutSnapshots keeps executors' snapshots of a run until its report
+	// is written, so that a restarted reporting service can merge them
+	// again. A (run, shard, seq) already there is left unchanged.
+	PutSnapshots(ctx context.Context, runID string, snaps ...Snapshot) error
+	// Snapshots returns a run's kept snapshots by shard, then sequence.
+	Snapshots(ctx context.Context, runID string) ([]Snapshot, error)
+	// DeleteSnapshots drops a run's kept snapshots.
+	DeleteSnapshots(ctx context.Context, runID string) error
+
 	// Enqueue adds notifications to the outbox; an ID already there is
 	// left unchanged (enqueueing is idempotent).
 	Enqueue(ctx context.Context, n ...Notification) error
@@ -244,4 +253,12 @@ type Store interface {
 	Notifications(ctx context.Context, runID string) ([]Notification, error)
 
 	Close() error
+}
+
+// Snapshot is one executor snapshot as the reporting ingest received it,
+// kept as its JSON bytes.
+type Snapshot struct {
+	Shard int
+	Seq   uint64
+	Doc   json.RawMessage
 }

@@ -34,6 +34,7 @@ type Store struct {
 	runs     *mongo.Collection
 	reports  *mongo.Collection
 	outbox   *mongo.Collection
+	snaps    *mongo.Collection
 	tickets  *tickets // nil on MongoDB
 	logger   *slog.Logger
 }
@@ -71,6 +72,7 @@ func open(ctx context.Context, client *mongo.Client, database string, logger *sl
 		runs:     db.Collection("runs"),
 		reports:  db.Collection("reports"),
 		outbox:   db.Collection("outbox"),
+		snaps:    db.Collection("snapshots"),
 		logger:   logger,
 	}
 	ferret, err := isFerretDB(ctx, db)
@@ -122,6 +124,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.runs, mongo.IndexModel{Keys: asc("lease.until")}},
 		{s.outbox, mongo.IndexModel{Keys: asc("sent", "nextAt")}},
 		{s.outbox, mongo.IndexModel{Keys: asc("runId")}},
+		{s.snaps, mongo.IndexModel{Keys: asc("runId", "shard", "seq")}},
 	}
 	if s.tickets != nil {
 		indexes = append(indexes, index{s.tickets.coll, mongo.IndexModel{Keys: asc("of", "rev")}})

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"one claim wins a race", claimRace},
 		{"leases expire and are lost", leases},
 		{"reports", reports},
+		{"snapshots are kept once until deleted", snapshots},
 		{"the outbox hands each entry to one claimer", outbox},
 		{"the outbox respects limits, retries and sends", outboxLifecycle},
 	}
@@ -699,6 +700,50 @@ func reports(t *testing.T, st store.Store) {
 	}
 	if err := st.PutReport(ctx, "r-3", json.RawMessage(`{"broken`)); err == nil {
 		t.Fatal("a report that is not JSON was stored")
+	}
+}
+
+func snapshots(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	snap := func(shard int, seq uint64, doc string) store.Snapshot {
+		return store.Snapshot{Shard: shard, Seq: seq, Doc: json.RawMessage(doc)}
+	}
+	list := func(run string) []store.Snapshot {
+		t.Helper()
+		got, err := st.Snapshots(ctx, run)
+		must(t, err)
+		return got
+	}
+	if got := list("r-1"); len(got) != 0 {
+		t.Fatalf("snapshots of a run with none: %v", got)
+	}
+	must(t, st.PutSnapshots(ctx, "r-1", snap(1, 2, `{"seq":2}`), snap(0, 1, `{"seq":1}`)))
+	// A resent batch overlaps what is kept: the kept bytes stay.
+	must(t, st.PutSnapshots(ctx, "r-1", snap(1, 2, `{"resent":true}`), snap(1, 1, `{"shard":1}`), snap(0, 10, `{"seq":10}`)))
+	must(t, st.PutSnapshots(ctx, "r-2", snap(0, 1, `{"other":"run"}`)))
+	want := []store.Snapshot{snap(0, 1, `{"seq":1}`), snap(0, 10, `{"seq":10}`), snap(1, 1, `{"shard":1}`), snap(1, 2, `{"seq":2}`)}
+	got := list("r-1")
+	if len(got) != len(want) {
+		t.Fatalf("kept %d snapshots, want %d: %v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i].Shard != want[i].Shard || got[i].Seq != want[i].Seq || string(got[i].Doc) != string(want[i].Doc) {
+			t.Fatalf("snapshot %d = shard %d seq %d %s, want shard %d seq %d %s", i,
+				got[i].Shard, got[i].Seq, got[i].Doc, want[i].Shard, want[i].Seq, want[i].Doc)
+		}
+	}
+	if err := st.PutSnapshots(ctx, "r-1", snap(2, 1, `{"ok":true}`), snap(2, 2, `{"broken`)); err == nil {
+		t.Fatal("a snapshot that is not JSON was kept")
+	}
+	if got := list("r-1"); len(got) != len(want) {
+		t.Fatalf("a refused batch changed the kept snapshots: %d, want %d", len(got), len(want))
+	}
+	must(t, st.DeleteSnapshots(ctx, "r-1"))
+	if got := list("r-1"); len(got) != 0 {
+		t.Fatalf("%d snapshots left after deleting them", len(got))
+	}
+	if got := list("r-2"); len(got) != 1 {
+		t.Fatalf("deleting one run's snapshots left %d of another's, want 1", len(got))
 	}
 }
 
