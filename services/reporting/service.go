@@ -97,20 +97,55 @@ func (s *Service) ingest(ctx context.Context, run store.Run, snaps []wire.Snapsh
 	if err != nil {
 		return nil, err
 	}
+	// What the merge accepted (duplicates too: a resend may follow a
+	// failed keep) is kept before it is acknowledged. A reporting process
+	// that restarts merges the kept snapshots again (live), so an
+	// acknowledged snapshot is never lost.
+	accepted := make([]wire.Snapshot, 0, len(snaps))
+	var refused error
 	for _, snap := range snaps {
 		dup, err := lr.agg.Add(snap)
 		if err != nil {
 			s.metrics.snapshots.WithLabelValues("invalid").Inc()
-			return acked, fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+			refused = fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+			break
 		}
 		outcome := "stored"
 		if dup {
 			outcome = "duplicate"
 		}
 		s.metrics.snapshots.WithLabelValues(outcome).Inc()
+		accepted = append(accepted, snap)
+	}
+	if len(accepted) == 0 {
+		return nil, refused
+	}
+	if err := s.keep(ctx, run.ID, accepted); err != nil {
+		return nil, err
+	}
+	if refused != nil {
+		return nil, refused
+	}
+	for _, snap := range accepted {
 		acked = append(acked, snap.Seq)
 	}
 	return acked, nil
+}
+
+// keep stores snapshots so that a restarted process can merge them again.
+func (s *Service) keep(ctx context.Context, runID string, snaps []wire.Snapshot) error {
+	kept := make([]store.Snapshot, 0, len(snaps))
+	for _, snap := range snaps {
+		doc, err := json.Marshal(snap)
+		if err != nil {
+			return fmt.Errorf("encode snapshot %d of shard %d: %w", snap.Seq, snap.Shard, err)
+		}
+		kept = append(kept, store.Snapshot{Shard: snap.Shard, Attempt: snap.Attempt, Seq: snap.Seq, Doc: doc})
+	}
+	if err := s.store.PutSnapshots(ctx, runID, kept...); err != nil {
+		return fmt.Errorf("keep the snapshots: %w", err)
+	}
+	return nil
 }
 
 // live returns the run's merge state, creating it on the first snapshot.
@@ -137,9 +172,37 @@ func (s *Service) live(run store.Run) (*liveRun, error) {
 		cfg.ClockOffsets[sh.Index], cfg.Locations[sh.Index] = sh.ClockOffset, sh.Location
 	}
 	agg := merge.New(cfg, s.logger.With("run", run.ID))
+	if err := s.replay(run.ID, agg); err != nil {
+		return nil, err
+	}
 	lr := &liveRun{plan: &p, agg: agg, watcher: criteria.NewWatcher(p.Criteria, agg, s.cfg.Watch)}
 	s.runs[run.ID] = lr
 	return lr, nil
+}
+
+// replay merges the snapshots kept for a run: after a restart of this
+// process, the run's merge starts from everything acknowledged before.
+// Seconds already written to the series are written again with the same
+// values (both sinks overwrite a point of the same run, time and name).
+func (s *Service) replay(runID string, agg *merge.Aggregator) error {
+	kept, err := s.store.Snapshots(context.Background(), runID)
+	if err != nil {
+		return fmt.Errorf("read the run's kept snapshots: %w", err)
+	}
+	for _, k := range kept {
+		var snap wire.Snapshot
+		if err := json.Unmarshal(k.Doc, &snap); err != nil {
+			s.logger.Error("a kept snapshot does not parse; skipped", "run", runID, "shard", k.Shard, "seq", k.Seq, "err", err)
+			continue
+		}
+		if _, err := agg.Add(snap); err != nil {
+			s.logger.Error("a kept snapshot is refused; skipped", "run", runID, "shard", k.Shard, "seq", k.Seq, "err", err)
+		}
+	}
+	if len(kept) > 0 {
+		s.logger.Info("merged the run's kept snapshots again", "run", runID, "snapshots", len(kept))
+	}
+	return nil
 }
 
 // refreshOffsets follows restarted shards, whose new executors have their
@@ -270,6 +333,11 @@ func (s *Service) Finish(ctx context.Context, runID string) (Verdict, error) {
 	s.mu.Lock()
 	delete(s.runs, runID)
 	s.mu.Unlock()
+	// The report holds the merged results now; a failure here only leaves
+	// rows behind.
+	if err := s.store.DeleteSnapshots(ctx, runID); err != nil {
+		s.logger.Warn("dropping the run's kept snapshots", "run", runID, "err", err)
+	}
 	s.metrics.reports.WithLabelValues(string(doc.Verdict)).Inc()
 	s.logger.Info("run reported", "run", runID, "verdict", doc.Verdict, "requests", doc.Total.Count)
 	return doc.Verdict, nil

@@ -233,9 +233,10 @@ type Store interface {
 
 	// PutSnapshots keeps executors' snapshots of a run until its report
 	// is written, so that a restarted reporting service can merge them
-	// again. A (run, shard, seq) already there is left unchanged.
+	// again. A (run, shard, attempt, seq) already there is left unchanged.
 	PutSnapshots(ctx context.Context, runID string, snaps ...Snapshot) error
-	// Snapshots returns a run's kept snapshots by shard, then sequence.
+	// Snapshots returns a run's kept snapshots by shard, attempt, then
+	// sequence.
 	Snapshots(ctx context.Context, runID string) ([]Snapshot, error)
 	// DeleteSnapshots drops a run's kept snapshots.
 	DeleteSnapshots(ctx context.Context, runID string) error
@@ -258,7 +259,7 @@ type Store interface {
 // Snapshot is one executor snapshot as the reporting ingest received it,
 // kept as its JSON bytes.
 type Snapshot struct {
-	Shard int
-	Seq   uint64
-	Doc   json.RawMessage
+	Shard, Attempt int
+	Seq            uint64
+	Doc            json.RawMessage
 }

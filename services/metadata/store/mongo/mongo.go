@@ -124,7 +124,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.runs, mongo.IndexModel{Keys: asc("lease.until")}},
 		{s.outbox, mongo.IndexModel{Keys: asc("sent", "nextAt")}},
 		{s.outbox, mongo.IndexModel{Keys: asc("runId")}},
-		{s.snaps, mongo.IndexModel{Keys: asc("runId", "shard", "seq")}},
+		{s.snaps, mongo.IndexModel{Keys: asc("runId")}},
 	}
 	if s.tickets != nil {
 		indexes = append(indexes, index{s.tickets.coll, mongo.IndexModel{Keys: asc("of", "rev")}})

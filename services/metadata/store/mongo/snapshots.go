@@ -13,14 +13,15 @@ import (
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
-// snapshotDoc is a kept snapshot. Its _id is run/shard/seq, so keeping it
+// snapshotDoc is a kept snapshot. Its _id is run/shard/attempt/seq, so keeping it
 // again is a duplicate-key error, which PutSnapshots ignores.
 type snapshotDoc struct {
-	ID    string          `bson:"_id"`
-	RunID string          `bson:"runId"`
-	Shard int             `bson:"shard"`
-	Seq   uint64          `bson:"seq"`
-	Doc   json.RawMessage `bson:"doc"`
+	ID      string          `bson:"_id"`
+	RunID   string          `bson:"runId"`
+	Shard   int             `bson:"shard"`
+	Attempt int             `bson:"attempt"`
+	Seq     uint64          `bson:"seq"`
+	Doc     json.RawMessage `bson:"doc"`
 }
 
 // PutSnapshots implements store.Store. Each snapshot is one insert: a
@@ -29,12 +30,12 @@ type snapshotDoc struct {
 func (s *Store) PutSnapshots(ctx context.Context, runID string, snaps ...store.Snapshot) error {
 	for _, snap := range snaps {
 		if !json.Valid(snap.Doc) {
-			return fmt.Errorf("mongo store: snapshot %d of shard %d of run %s is not JSON", snap.Seq, snap.Shard, runID)
+			return fmt.Errorf("mongo store: snapshot %d of shard %d (attempt %d) of run %s is not JSON", snap.Seq, snap.Shard, snap.Attempt, runID)
 		}
 	}
 	for _, snap := range snaps {
-		doc := snapshotDoc{ID: fmt.Sprintf("%s/%d/%d", runID, snap.Shard, snap.Seq), RunID: runID,
-			Shard: snap.Shard, Seq: snap.Seq, Doc: snap.Doc}
+		doc := snapshotDoc{ID: fmt.Sprintf("%s/%d/%d/%d", runID, snap.Shard, snap.Attempt, snap.Seq), RunID: runID,
+			Shard: snap.Shard, Attempt: snap.Attempt, Seq: snap.Seq, Doc: snap.Doc}
 		if _, err := s.snaps.InsertOne(ctx, doc); err != nil && !mongo.IsDuplicateKeyError(err) {
 			return wrap(err)
 		}
@@ -52,10 +53,10 @@ func (s *Store) Snapshots(ctx context.Context, runID string) ([]store.Snapshot, 
 	}
 	out := make([]store.Snapshot, 0, len(docs))
 	for _, d := range docs {
-		out = append(out, store.Snapshot{Shard: d.Shard, Seq: d.Seq, Doc: d.Doc})
+		out = append(out, store.Snapshot{Shard: d.Shard, Attempt: d.Attempt, Seq: d.Seq, Doc: d.Doc})
 	}
 	slices.SortFunc(out, func(a, b store.Snapshot) int {
-		return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Seq, b.Seq))
+		return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Attempt, b.Attempt), cmp.Compare(a.Seq, b.Seq))
 	})
 	return out, nil
 }

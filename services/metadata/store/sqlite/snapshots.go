@@ -14,19 +14,19 @@ import (
 func (s *Store) PutSnapshots(ctx context.Context, runID string, snaps ...store.Snapshot) error {
 	for _, snap := range snaps {
 		if !json.Valid(snap.Doc) {
-			return fmt.Errorf("sqlite store: snapshot %d of shard %d of run %s is not JSON", snap.Seq, snap.Shard, runID)
+			return fmt.Errorf("sqlite store: snapshot %d of shard %d (attempt %d) of run %s is not JSON", snap.Seq, snap.Shard, snap.Attempt, runID)
 		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO snapshots (run_id, shard, seq, doc) VALUES (?, ?, ?, ?)
-			ON CONFLICT (run_id, shard, seq) DO NOTHING`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO snapshots (run_id, shard, attempt, seq, doc)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, shard, attempt, seq) DO NOTHING`)
 		if err != nil {
 			return wrap(err)
 		}
 		defer stmt.Close()
 		for _, snap := range snaps {
 			// Sequence numbers are kept as the int64 with the same bits.
-			if _, err := stmt.ExecContext(ctx, runID, snap.Shard, int64(snap.Seq), string(snap.Doc)); err != nil {
+			if _, err := stmt.ExecContext(ctx, runID, snap.Shard, snap.Attempt, int64(snap.Seq), string(snap.Doc)); err != nil {
 				return wrap(err)
 			}
 		}
@@ -36,7 +36,8 @@ func (s *Store) PutSnapshots(ctx context.Context, runID string, snaps ...store.S
 
 // Snapshots implements store.Store.
 func (s *Store) Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT shard, seq, doc FROM snapshots WHERE run_id = ? ORDER BY shard, seq`, runID)
+	rows, err := s.db.QueryContext(ctx, `SELECT shard, attempt, seq, doc FROM snapshots WHERE run_id = ?
+		ORDER BY shard, attempt, seq`, runID)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -46,7 +47,7 @@ func (s *Store) Snapshots(ctx context.Context, runID string) ([]store.Snapshot, 
 		var snap store.Snapshot
 		var seq int64
 		var doc string
-		if err := rows.Scan(&snap.Shard, &seq, &doc); err != nil {
+		if err := rows.Scan(&snap.Shard, &snap.Attempt, &seq, &doc); err != nil {
 			return nil, wrap(err)
 		}
 		snap.Seq, snap.Doc = uint64(seq), json.RawMessage(doc)

@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, ne
 	sent INTEGER, claimed_until INTEGER, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent, next_at);
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox (run_id);
-CREATE TABLE IF NOT EXISTS snapshots (run_id TEXT NOT NULL, shard INTEGER NOT NULL, seq INTEGER NOT NULL,
-	doc TEXT NOT NULL, PRIMARY KEY (run_id, shard, seq));
+CREATE TABLE IF NOT EXISTS snapshots (run_id TEXT NOT NULL, shard INTEGER NOT NULL, attempt INTEGER NOT NULL,
+	seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (run_id, shard, attempt, seq));
 PRAGMA user_version = 1;
 `
 

@@ -706,8 +706,10 @@ func reports(t *testing.T, st store.Store) {
 func snapshots(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	snap := func(shard int, seq uint64, doc string) store.Snapshot {
-		return store.Snapshot{Shard: shard, Seq: seq, Doc: json.RawMessage(doc)}
+		return store.Snapshot{Shard: shard, Attempt: 1, Seq: seq, Doc: json.RawMessage(doc)}
 	}
+	// A restarted executor (attempt 2) numbers its snapshots from 1 again.
+	again := func(s store.Snapshot) store.Snapshot { s.Attempt = 2; return s }
 	list := func(run string) []store.Snapshot {
 		t.Helper()
 		got, err := st.Snapshots(ctx, run)
@@ -720,16 +722,19 @@ func snapshots(t *testing.T, st store.Store) {
 	must(t, st.PutSnapshots(ctx, "r-1", snap(1, 2, `{"seq":2}`), snap(0, 1, `{"seq":1}`)))
 	// A resent batch overlaps what is kept: the kept bytes stay.
 	must(t, st.PutSnapshots(ctx, "r-1", snap(1, 2, `{"resent":true}`), snap(1, 1, `{"shard":1}`), snap(0, 10, `{"seq":10}`)))
+	must(t, st.PutSnapshots(ctx, "r-1", again(snap(0, 1, `{"attempt":2}`))))
 	must(t, st.PutSnapshots(ctx, "r-2", snap(0, 1, `{"other":"run"}`)))
-	want := []store.Snapshot{snap(0, 1, `{"seq":1}`), snap(0, 10, `{"seq":10}`), snap(1, 1, `{"shard":1}`), snap(1, 2, `{"seq":2}`)}
+	want := []store.Snapshot{snap(0, 1, `{"seq":1}`), snap(0, 10, `{"seq":10}`), again(snap(0, 1, `{"attempt":2}`)),
+		snap(1, 1, `{"shard":1}`), snap(1, 2, `{"seq":2}`)}
 	got := list("r-1")
 	if len(got) != len(want) {
 		t.Fatalf("kept %d snapshots, want %d: %v", len(got), len(want), got)
 	}
 	for i := range want {
-		if got[i].Shard != want[i].Shard || got[i].Seq != want[i].Seq || string(got[i].Doc) != string(want[i].Doc) {
-			t.Fatalf("snapshot %d = shard %d seq %d %s, want shard %d seq %d %s", i,
-				got[i].Shard, got[i].Seq, got[i].Doc, want[i].Shard, want[i].Seq, want[i].Doc)
+		if got[i].Shard != want[i].Shard || got[i].Attempt != want[i].Attempt || got[i].Seq != want[i].Seq ||
+			string(got[i].Doc) != string(want[i].Doc) {
+			t.Fatalf("snapshot %d = %d/%d/%d %s, want %d/%d/%d %s (shard/attempt/seq)", i, got[i].Shard,
+				got[i].Attempt, got[i].Seq, got[i].Doc, want[i].Shard, want[i].Attempt, want[i].Seq, want[i].Doc)
 		}
 	}
 	if err := st.PutSnapshots(ctx, "r-1", snap(2, 1, `{"ok":true}`), snap(2, 2, `{"broken`)); err == nil {
