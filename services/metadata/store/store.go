@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -262,4 +263,15 @@ type Snapshot struct {
 	Shard, Attempt int
 	Seq            uint64
 	Doc            json.RawMessage
+}
+
+// CheckSnapshots refuses a batch with a snapshot that is not JSON, before
+// a store keeps any of it.
+func CheckSnapshots(runID string, snaps []Snapshot) error {
+	for _, snap := range snaps {
+		if !json.Valid(snap.Doc) {
+			return fmt.Errorf("snapshot %d of shard %d (attempt %d) of run %s is not JSON", snap.Seq, snap.Shard, snap.Attempt, runID)
+		}
+	}
+	return nil
 }

@@ -28,10 +28,8 @@ type snapshotDoc struct {
 // batch cut short by an error is sent again by its executor, and what was
 // kept stays as it is.
 func (s *Store) PutSnapshots(ctx context.Context, runID string, snaps ...store.Snapshot) error {
-	for _, snap := range snaps {
-		if !json.Valid(snap.Doc) {
-			return fmt.Errorf("mongo store: snapshot %d of shard %d (attempt %d) of run %s is not JSON", snap.Seq, snap.Shard, snap.Attempt, runID)
-		}
+	if err := store.CheckSnapshots(runID, snaps); err != nil {
+		return fmt.Errorf("mongo store: %w", err)
 	}
 	for _, snap := range snaps {
 		doc := snapshotDoc{ID: fmt.Sprintf("%s/%d/%d/%d", runID, snap.Shard, snap.Attempt, snap.Seq), RunID: runID,

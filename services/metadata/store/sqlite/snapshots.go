@@ -12,10 +12,8 @@ import (
 // PutSnapshots implements store.Store: the batch is kept whole or not at
 // all.
 func (s *Store) PutSnapshots(ctx context.Context, runID string, snaps ...store.Snapshot) error {
-	for _, snap := range snaps {
-		if !json.Valid(snap.Doc) {
-			return fmt.Errorf("sqlite store: snapshot %d of shard %d (attempt %d) of run %s is not JSON", snap.Seq, snap.Shard, snap.Attempt, runID)
-		}
+	if err := store.CheckSnapshots(runID, snaps); err != nil {
+		return fmt.Errorf("sqlite store: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO snapshots (run_id, shard, attempt, seq, doc)
