@@ -2,10 +2,12 @@ package native
 
 import (
 	"context"
-	"os"
-	"runtime"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 )
 
 // pacingQuantum is the shortest pause between two wake-ups of the
@@ -17,76 +19,126 @@ import (
 // with batches, because every wake-up also woke a thread and the target.
 const pacingQuantum = 200 * time.Microsecond
 
-// minOpenModelProcs is the fewest Go schedulers the open model runs with.
-// Go polls the network only when a scheduler runs out of goroutines; with
-// one scheduler on a busy injector, a burst of arrivals keeps it busy while
-// responses wait unread and sessions pile up. A second scheduler polls
-// while the first runs, and lets the pacer run while another goroutine
-// computes (a snapshot's encoding). More than two cost more than they
-// give on one CPU: every hand-off between schedulers wakes an OS thread
-// (at 61,000 arrivals/s on one CPU, four schedulers gave lag p99 of 12 to
-// 20 ms, two 3 to 4 ms, before batching). A closed loop, where every user
-// waits on the network, runs fastest with one per CPU, so this is applied
-// to the open model only.
-const minOpenModelProcs = 2
-
-// openModelProcs is GOMAXPROCS for the open model, unless the user chose.
-func openModelProcs() int {
-	if os.Getenv("GOMAXPROCS") != "" {
-		return runtime.GOMAXPROCS(0)
-	}
-	return max(runtime.GOMAXPROCS(0), minOpenModelProcs)
-}
+// dispatchAfter is how late the first due arrival is before a worker
+// starts it (see openRun.dispatchDue); 200 us instead of 0 cut the CPU of
+// 30,000 arrivals/s on one CPU by a fifth.
+const dispatchAfter = pacingQuantum
 
 // runOpen starts the shard's arrivals at their intended instants and
 // returns the planned end of the run (or the abort instant).
 //
 // Pacing is from start: each arrival's due instant is start + At(n), so a
-// late wake-up never shifts later arrivals. The loop sleeps until the next
-// due instant (at least pacingQuantum after its last wake-up), then starts
-// every arrival already due, each with its own intended instant. Sessions
-// run on a pool of workers, each with its own State (buffers, connections'
-// exchange, grown stack) reused session after session: an arrival goes to
-// an idle worker, or to a new one when all are busy, so it never waits. An
-// arrival past maxConcurrentSessions is counted as dropped at its instant,
-// never delayed.
+// late wake-up never shifts later arrivals. Arrivals are started by
+// whoever runs first once they are due: the pacer, which sleeps until the
+// next due instant (at least pacingQuantum after its last wake-up), or a
+// worker that just finished a session (openRun.dispatchDue). On a busy
+// injector the pacer's wake-up waits in the run queue behind every
+// session the network poller readied with it; a finishing session is
+// already running. Each arrival keeps its own intended instant, so any
+// lateness is measured. Sessions run on a pool of workers, each with its
+// own State (buffers, connections' exchange, grown stack) reused session
+// after session: an arrival goes to an idle worker, or to a new one when
+// all are busy, so it never waits. An arrival past maxConcurrentSessions
+// is counted as dropped at its instant, never delayed.
 func (t *Tool) runOpen(ctx, hard context.Context, start time.Time) time.Time {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(openModelProcs()))
 	cur := t.open.Shard(t.spec.Shard, max(t.spec.Shards, 1))
 	if t.spec.ResumeAt > 0 {
 		// A restarted executor does not replay what its predecessor was due
 		// to start; the runtime accounts for that gap.
 		cur.SkipBefore(t.spec.ResumeAt)
 	}
-	limit := int64(t.spec.Plan.Load.MaxConcurrentSessions)
-	workers := &workerStack{}
-	defer workers.close()
+	r := &openRun{t: t, hard: hard, start: start, cur: cur, limit: int64(t.spec.Plan.Load.MaxConcurrentSessions)}
+	r.advanceLocked()
+	t.run.Store(r)
+	defer t.workers.close()
 	pace := newPacer(ctx)
 	defer pace.close()
 	for {
-		n, at, ok := cur.Next()
-		if !ok {
+		r.mu.Lock()
+		r.dispatchLocked(time.Now())
+		next, done := r.nextDue, r.done
+		r.mu.Unlock()
+		if done {
 			return start.Add(t.open.Duration())
 		}
-		due := start.Add(at)
-		if !pace.await(due) {
+		if !pace.await(next) {
+			r.mu.Lock()
+			r.done = true // an abort: no worker starts another arrival
+			r.dueNanos.Store(math.MaxInt64)
+			r.mu.Unlock()
 			return time.Now()
 		}
-		t.arrivals.Planned(1)
-		// Only this goroutine adds to active, so the check is exact.
-		if limit > 0 && t.active.Load() >= limit {
-			t.arrivals.Dropped(1)
-			continue
-		}
-		t.lag.Record(time.Since(due))
-		t.active.Add(1)
-		t.sessions.Add(1)
-		a := arrival{n: n, due: due}
-		if w := workers.pop(); w != nil {
-			w <- a
-		} else {
-			go t.worker(hard, a, workers)
-		}
+	}
+}
+
+// openRun is the open model's schedule as it is being started.
+type openRun struct {
+	t     *Tool
+	hard  context.Context
+	start time.Time
+	limit int64
+
+	mu      sync.Mutex
+	cur     *schedule.Cursor
+	nextN   int64
+	nextDue time.Time
+	done    bool
+	// dueNanos is nextDue in Unix nanoseconds, for a check without the
+	// lock (MaxInt64 once done).
+	dueNanos atomic.Int64
+}
+
+// advanceLocked moves to the shard's next arrival.
+func (r *openRun) advanceLocked() {
+	n, at, ok := r.cur.Next()
+	if !ok {
+		r.done = true
+		r.dueNanos.Store(math.MaxInt64)
+		return
+	}
+	r.nextN, r.nextDue = n, r.start.Add(at)
+	r.dueNanos.Store(r.nextDue.UnixNano())
+}
+
+// dispatchLocked starts every arrival due by now.
+func (r *openRun) dispatchLocked(now time.Time) {
+	for !r.done && !r.nextDue.After(now) {
+		r.startLocked(r.nextN, r.nextDue)
+		r.advanceLocked()
+	}
+}
+
+// dispatchDue starts the arrivals already due once the first of them is
+// pacingQuantum late, unless another goroutine is doing so; workers call
+// it between sessions. Waiting for a quantum keeps arrivals in batches, as
+// the pacer's wake-ups do: started one by one, each request wakes the
+// target on its own, and on one CPU that wake-up is the largest cost of a
+// request (a quarter of the injector's CPU at 30,000 arrivals/s).
+func (r *openRun) dispatchDue() {
+	if time.Now().UnixNano() < r.dueNanos.Load()+int64(dispatchAfter) || !r.mu.TryLock() {
+		return
+	}
+	r.dispatchLocked(time.Now())
+	r.mu.Unlock()
+}
+
+// startLocked starts arrival n due at due, or drops it past the limit.
+// Arrivals start under r.mu, so the limit check is exact.
+func (r *openRun) startLocked(n int64, due time.Time) {
+	t := r.t
+	t.arrivals.Planned(1)
+	if r.limit > 0 && t.active.Load() >= r.limit {
+		t.arrivals.Dropped(1)
+		return
+	}
+	t.lag.Record(time.Since(due))
+	t.active.Add(1)
+	t.sessions.Add(1)
+	a := arrival{n: n, due: due, hard: r.hard}
+	if w := t.workers.pop(); w != nil {
+		w <- a
+	} else {
+		t.startWorker(&a)
 	}
 }
 
@@ -127,24 +179,76 @@ func (p *pacer) await(due time.Time) bool {
 func (p *pacer) close() { p.sleep.close() }
 
 type arrival struct {
-	n   int64
-	due time.Time
+	n    int64
+	due  time.Time
+	hard context.Context
 }
 
-// worker runs its first arrival, then every arrival handed to it, until
-// the scheduler closes the stack.
-func (t *Tool) worker(hard context.Context, first arrival, workers *workerStack) {
-	st := t.prog.NewState(t.hintSeq.Add(1), t.spec.Seed)
+// startWorker starts a worker, handing it a first arrival or, with none,
+// leaving it idle on the stack.
+func (t *Tool) startWorker(first *arrival) {
 	next := make(chan arrival, 1)
-	for a, ok := first, true; ok; a, ok = <-next {
-		t.runSession(hard, st, a.n, a.due)
+	if first != nil {
+		next <- *first
+	} else if !t.workers.push(next) {
+		return
+	}
+	go t.worker(next)
+}
+
+// worker runs every arrival handed to it, until the scheduler closes the
+// stack.
+func (t *Tool) worker(next chan arrival) {
+	growStack(0)
+	st := t.prog.NewState(t.hintSeq.Add(1), t.spec.Seed)
+	for a := range next {
+		t.runSession(a.hard, st, a.n, a.due)
 		t.active.Add(-1)
 		t.sessions.Done()
-		if !workers.push(next) {
+		if !t.workers.push(next) {
 			return
+		}
+		if r := t.run.Load(); r != nil {
+			r.dispatchDue()
 		}
 	}
 }
+
+// workerStackBytes is about what a session's request needs on its stack
+// (its request written, its response parsed, its stats recorded).
+const workerStackBytes = 16 << 10
+
+// growStack grows the calling goroutine's stack once, when it starts:
+// otherwise each new worker grew it while running its first session, a
+// copy and fresh pages on the path of a request that was already due.
+//
+//go:noinline
+func growStack(i int) byte {
+	var pad [workerStackBytes]byte
+	pad[i] = byte(i)
+	return pad[i]
+}
+
+// preparedWorkers is how many idle workers the open model starts before
+// the start instant: enough for maxWorkersWindow of arrivals at the
+// shard's peak rate, so that neither the first second nor a hiccup
+// creates goroutines on the pacer's path (on one CPU, hundreds created at
+// once held up the responses that would have freed the existing ones).
+func preparedWorkers(rate float64, limit int) int {
+	n := clamp(int(math.Ceil(rate*maxWorkersWindow.Seconds())), minPreparedWorkers, maxPreparedWorkers)
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	return n
+}
+
+const (
+	maxWorkersWindow   = 4 * time.Millisecond
+	minPreparedWorkers = 16
+	maxPreparedWorkers = 1024
+)
+
+func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
 
 // workerStack is the idle workers, the last one idle on top. Handing an
 // arrival to the worker that finished last finds its stack, buffers and

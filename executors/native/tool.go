@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/loadfleet/loadfleet/executors/native/session"
 	"github.com/loadfleet/loadfleet/executors/runtime"
 	"github.com/loadfleet/loadfleet/executors/stats"
+	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
@@ -52,6 +54,8 @@ type Tool struct {
 	active    atomic.Int64  // sessions in flight
 	hintSeq   atomic.Uint32 // stats stripe hints of session states
 	sessions  sync.WaitGroup
+	workers   *workerStack // the open model's idle workers
+	run       atomic.Pointer[openRun]
 	exhausted atomic.Bool // a queue feeder ran dry (logged once)
 }
 
@@ -122,8 +126,51 @@ func (t *Tool) Prepare(_ context.Context, spec *wire.ShardSpec) error {
 		t.closed = schedule.NewClosed(schedule.ExpandClosed(p.Load), p.Load.MaxDuration.D())
 	} else {
 		t.open = schedule.NewOpen(schedule.ExpandOpen(p.Load), p.Load.MaxDuration.D(), spec.Seed)
+		t.warm(p, shards)
+		t.workers = &workerStack{}
+		rate := schedule.PeakRate(t.open.Steps()) / float64(shards)
+		for range preparedWorkers(rate, p.Load.MaxConcurrentSessions) {
+			t.startWorker(nil)
+		}
 	}
 	return nil
+}
+
+// Close releases what Prepare holds when Run never came (an abort before
+// the start): idle workers and warmed connections. It is idempotent.
+func (t *Tool) Close() error {
+	if t.workers != nil {
+		t.workers.close()
+	}
+	if t.client != nil {
+		t.client.CloseAll()
+	}
+	return nil
+}
+
+// warmService is the service time warm-up connections are counted for:
+// an open model at rate r keeps about r × service requests in flight.
+const warmService = time.Millisecond
+
+// maxWarmConns caps the connections opened before the start; a slower
+// target gets the rest on demand, as the pool sees its service time.
+const maxWarmConns = 256
+
+// warm opens the open model's first connections to the target before the
+// start instant, enough for the shard's peak rate at warmService. A target
+// that cannot be reached now is no error: its requests will say so.
+func (t *Tool) warm(p *plan.Plan, shards int) {
+	rate := schedule.PeakRate(t.open.Steps()) / float64(shards)
+	n := min(int(math.Ceil(rate*warmService.Seconds())), maxWarmConns)
+	if limit := p.Load.MaxConcurrentSessions; limit > 0 {
+		n = min(n, limit)
+	}
+	opened, err := t.client.Warm(p.Target.BaseURL, n)
+	if err != nil {
+		t.logger.Warn("warming connections to the target", "url", p.Target.BaseURL, "opened", opened, "wanted", n, "err", err)
+		return
+	}
+	t.logger.Debug("warmed connections to the target", "url", p.Target.BaseURL, "opened", opened)
 }
 
 // Run drives the shard from start (executor clock) until its schedule is

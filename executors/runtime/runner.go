@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -139,6 +140,9 @@ func (r *Runner) run(ctx context.Context, spec *wire.ShardSpec) (Result, error) 
 	}
 	if err := r.tool.Prepare(ctx, spec); err != nil {
 		return res, fmt.Errorf("prepare %s: %w", r.tool.Name(), err)
+	}
+	if c, ok := r.tool.(io.Closer); ok {
+		defer func() { _ = c.Close() }()
 	}
 
 	runCtx, abort := context.WithCancelCause(ctx)
@@ -339,11 +343,22 @@ type emitter struct {
 	last time.Time
 }
 
+// stepPause separates the emitter's steps (collect, sample the process,
+// send). The emitter shares its CPU with the tool, and Go lets a goroutine
+// run for 10 ms before it preempts it; on one CPU a snapshot taken in one
+// go (milliseconds on a busy injector) held up the network poller and the
+// pacer behind it, arrivals started late, and requests waited on
+// responses nobody read. Sleeping lets both in between the steps; a
+// snapshot is due every second, so a few milliseconds later costs
+// nothing.
+const stepPause = 200 * time.Microsecond
+
 func (e *emitter) emit(ctx context.Context, end time.Time, final bool) {
 	var iv Interval
 	start := end
 	if !e.last.IsZero() {
 		iv, start = e.tool.Collect(), e.last
+		time.Sleep(stepPause)
 	}
 	e.seq++
 	snap := wire.Snapshot{
@@ -355,6 +370,7 @@ func (e *emitter) emit(ctx context.Context, end time.Time, final bool) {
 		snap.Requests = []wire.RequestStats{}
 	}
 	snap.Health.CPUPercent, snap.Health.RSSBytes, snap.Health.Goroutines = e.health.sample()
+	time.Sleep(stepPause)
 	e.last = end
 	e.res.Snapshots++
 	e.metrics.snapshots.Inc()

@@ -16,7 +16,10 @@ import (
 // Prepare is called once, before the executor reports ready. Run is called
 // once, after Prepare succeeded. Collect is called by the runtime every
 // second while Run runs, and once more after Run returned, from a single
-// goroutine; it must be safe to call concurrently with Run.
+// goroutine; it must be safe to call concurrently with Run. A tool that
+// holds resources from Prepare on (processes, warm connections) also
+// implements io.Closer: the runtime closes it once the shard ends, whether
+// Run came or not.
 type Tool interface {
 	// Name is the tool's name as in the plan ("native", "jmeter", ...).
 	Name() string

@@ -142,6 +142,7 @@ type Exchange struct {
 	h2Header nethttp.Header
 	h2Body   []byte
 	scratch  []byte
+	out      byteSink
 
 	lastKey  []byte
 	lastPool *hostPool
@@ -269,42 +270,10 @@ func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error 
 	// The counters are read before the connection goes back to the pool,
 	// where another request may take it at once.
 	w0, r0 := pc.tracked.written, pc.tracked.read
-	account := func() {
-		x.BytesSent += pc.tracked.written - w0
-		x.BytesReceived += pc.tracked.read - r0
-	}
-	if err := pc.conn.SetDeadline(deadline); err != nil {
-		hp.discard(pc)
-		return err
-	}
-	if err := writeRequest(&x.req, pc.conn); err != nil {
-		account()
-		hp.discard(pc)
-		return err
-	}
-	x.resp.Reset()
-	x.resp.SkipBody = x.req.Header.IsHead()
-	crowd := hp.awaiting.Add(1)
-	defer hp.awaiting.Add(-1)
-	if crowd > lazyReadAbove && pc.conn == net.Conn(pc.tracked) {
-		// Plain TCP only: TLS may hold decrypted bytes the socket no
-		// longer shows.
-		if err := awaitReadable(pc.tracked.Conn); err != nil {
-			account()
-			hp.discard(pc)
-			return err
-		}
-	}
-	br := readers.Get().(*bufio.Reader)
-	br.Reset(pc.conn)
-	err = x.resp.Read(br)
-	// Bytes left over mean a response we did not frame: the connection's
-	// state is unknown.
-	clean := br.Buffered() == 0
-	br.Reset(nil)
-	readers.Put(br)
-	account()
-	if err != nil || !clean || x.resp.ConnectionClose() {
+	reusable, err := pc.exchange(x, deadline)
+	x.BytesSent += pc.tracked.written - w0
+	x.BytesReceived += pc.tracked.read - r0
+	if err != nil || !reusable {
 		hp.discard(pc)
 		return err
 	}
@@ -312,9 +281,41 @@ func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error 
 	return nil
 }
 
-func writeRequest(req *fasthttp.Request, conn net.Conn) error {
+// exchange writes x's request on pc and reads its response. reusable is
+// false when the connection cannot carry another request: an error, a
+// response asking to close, or bytes left over that no response framed
+// (the connection's state is then unknown).
+func (pc *pconn) exchange(x *Exchange, deadline time.Time) (reusable bool, err error) {
+	if err := pc.conn.SetDeadline(deadline); err != nil {
+		return false, err
+	}
+	x.resp.Reset()
+	x.resp.SkipBody = x.req.Header.IsHead()
+	var src io.Reader = pc.conn
+	if pc.raw != nil {
+		x.out.b = x.out.b[:0]
+		if err := writeRequest(&x.req, &x.out); err != nil {
+			return false, err
+		}
+		if err := pc.raw.send(x.out.b); err != nil {
+			return false, err
+		}
+		src = pc.raw
+	} else if err := writeRequest(&x.req, pc.conn); err != nil {
+		return false, err
+	}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(src)
+	err = x.resp.Read(br)
+	clean := br.Buffered() == 0
+	br.Reset(nil)
+	readers.Put(br)
+	return err == nil && clean && !x.resp.ConnectionClose(), err
+}
+
+func writeRequest(req *fasthttp.Request, w io.Writer) error {
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(conn)
+	bw.Reset(w)
 	err := req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
@@ -322,6 +323,14 @@ func writeRequest(req *fasthttp.Request, conn net.Conn) error {
 	bw.Reset(nil)
 	writers.Put(bw)
 	return err
+}
+
+// byteSink collects a request's bytes, so that it is sent with one write.
+type byteSink struct{ b []byte }
+
+func (s *byteSink) Write(p []byte) (int, error) {
+	s.b = append(s.b, p...)
+	return len(p), nil
 }
 
 // hostPool returns the pool of scheme://host, remembering the last one in
@@ -519,4 +528,27 @@ func hostname(host []byte) string {
 		return name
 	}
 	return h
+}
+
+// Warm opens up to n keep-alive connections to rawURL's host and leaves
+// them idle in its pool, so that the first second of a run is not spent
+// dialing: at tens of thousands of arrivals a second, a cold pool dialed
+// hundreds of connections at once, each costing more CPU than a request,
+// and the arrivals behind them piled past the session cap. It returns how
+// many connections it opened and the first dial error, if any; HTTP/2
+// needs one connection, dialed on first use, so Warm does nothing there.
+func (c *Client) Warm(rawURL string, n int) (int, error) {
+	if c.h2 != nil || n <= 0 {
+		return 0, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return 0, fmt.Errorf("%w: %q", ErrBadURL, rawURL)
+	}
+	var x Exchange
+	hp, err := c.hostPool(&x, []byte(u.Scheme), []byte(u.Host))
+	if err != nil {
+		return 0, err
+	}
+	return hp.warm(n, warmTimeout)
 }

@@ -2,12 +2,12 @@ package http
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -34,15 +34,6 @@ const (
 	// an estimate would keep a line waiting a second for a 1 s server, and
 	// since no dial follows, the estimate would never be corrected.
 	worthWaitingAtMost = 10 * time.Millisecond
-	// lazyReadAbove is how many requests awaiting their responses make
-	// the pool await each response before taking its read buffer: 10,000
-	// requests held by a slow server would otherwise hold 40 MB of
-	// buffers. The wait costs a syscall per request, so below this crowd
-	// (8 MB of buffers at most) responses are read directly. It depends on
-	// the crowd, not on service time, because an injector short of CPU
-	// leaves responses unread and sees long service times itself: paying a
-	// syscall more per request then would deepen its overload.
-	lazyReadAbove = 2048
 	// growthWindow, growthDivisor and minGrowth bound how fast a pool
 	// grows: per window, dials for a quarter of its size, or minGrowth when
 	// that is more. A hiccup of a few milliseconds on a busy injector (or
@@ -55,7 +46,9 @@ const (
 	growthWindow  = 50 * time.Millisecond
 	growthDivisor = 4
 	minGrowth     = 64
-	// ewmaWeight smooths the service and dial time estimates.
+	// serviceWindow is how long the shortest service time is kept.
+	serviceWindow = 100 * time.Millisecond
+	// ewmaWeight smooths the dial time estimate.
 	ewmaWeight = 0.1
 )
 
@@ -64,13 +57,15 @@ const (
 type pconn struct {
 	conn     net.Conn
 	tracked  *trackedConn
+	raw      *rawIO // plain TCP on Linux; nil otherwise
 	idleFrom time.Time
 }
 
 // waiter is a request waiting for a connection; its channel receives
 // exactly one grant.
 type waiter struct {
-	grant chan grant
+	grant    chan grant
+	deadline time.Time
 }
 
 type grant struct {
@@ -106,12 +101,21 @@ type hostPool struct {
 	// grown counts the dials started since windowFrom (growthWindow).
 	grown      int
 	windowFrom time.Time
-	returned   time.Time     // when a connection last came back
-	service    time.Duration // EWMA of how long a request holds a connection
-	dialTime   time.Duration // EWMA of a dial (and TLS handshake)
-	closed     bool
-	// awaiting counts the requests sent and not yet answered.
-	awaiting atomic.Int64
+	returned   time.Time // when a connection last came back
+	// service is the shortest hold of a connection by a request over the
+	// last one or two serviceWindows: what the server needs. Not a mean:
+	// an injector that stalls (a garbage collection, a snapshot, its own
+	// CPU running out) sees every request in flight held that long, and a
+	// mean then called for a dial per waiter, hundreds of dials that made
+	// the stall worse (at 30,000 arrivals/s on one CPU, 38 connections
+	// became 700 after a 10 ms stall and the run never recovered). A
+	// server slower across the board raises the minimum within a window.
+	service  minWindow
+	dialTime time.Duration // EWMA of a dial (and TLS handshake)
+	closed   bool
+	// recheck looks at the line again while it is not empty.
+	recheck      *time.Timer
+	recheckArmed bool
 }
 
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufferSize) }}
@@ -135,9 +139,10 @@ func (p *hostPool) get(deadline time.Time) (*pconn, error) {
 		p.mu.Unlock()
 		return nil, net.ErrClosed
 	}
-	w := &waiter{grant: make(chan grant, 1)}
+	w := &waiter{grant: make(chan grant, 1), deadline: deadline}
 	p.waiters = append(p.waiters, w)
 	p.maybeDialLocked(deadline)
+	p.armRecheckLocked()
 	p.mu.Unlock()
 
 	if g, ok := p.await(w, deadline); ok {
@@ -156,33 +161,48 @@ func (p *hostPool) get(deadline time.Time) (*pconn, error) {
 	return nil, errPoolTimeout
 }
 
-// await waits for w's grant until deadline. While it waits it asks again
-// whether to dial, once per dial time: a server that stops returning
-// connections must not leave the line waiting for returns that never come.
+// await waits for w's grant until deadline. It never polls: the line's
+// one recheck timer (armRecheckLocked) asks whether to dial. A timer per
+// waiter did, and a line of hundreds woke the scheduler every few
+// microseconds: on one CPU its run queue never emptied, so the network
+// was never polled, no response was read, no connection came back, and
+// the line only grew.
 func (p *hostPool) await(w *waiter, deadline time.Time) (grant, bool) {
-	// Stopped at once: since Go 1.23 a stopped timer delivers nothing
-	// stale, and waiting for a zero timer parked every waiter once more.
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	for {
-		p.mu.Lock()
-		recheck := max(10*p.dialTime, stallAfter)
-		p.mu.Unlock()
-		left := time.Until(deadline)
-		if left <= 0 {
-			return grant{}, false
-		}
-		timer.Reset(min(left, recheck))
-		select {
-		case g := <-w.grant:
-			return g, true
-		case <-timer.C:
-		}
-		p.mu.Lock()
-		p.maybeDialLocked(deadline)
-		p.mu.Unlock()
+	select {
+	case g := <-w.grant:
+		return g, true
+	case <-timer.C:
+		return grant{}, false
 	}
+}
+
+// armRecheckLocked makes sure the line is looked at again once per dial
+// time while it is not empty: a server that stops returning connections
+// must not leave the line waiting for returns that never come.
+func (p *hostPool) armRecheckLocked() {
+	if p.recheckArmed || len(p.waiters) == 0 || p.closed {
+		return
+	}
+	p.recheckArmed = true
+	after := max(10*p.dialTime, stallAfter)
+	if p.recheck == nil {
+		p.recheck = time.AfterFunc(after, p.onRecheck)
+		return
+	}
+	p.recheck.Reset(after)
+}
+
+func (p *hostPool) onRecheck() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recheckArmed = false
+	if len(p.waiters) == 0 || p.closed {
+		return
+	}
+	p.maybeDialLocked(p.waiters[0].deadline)
+	p.armRecheckLocked()
 }
 
 // takeIdleLocked pops the most recently used idle connection, closing
@@ -211,7 +231,7 @@ func (p *hostPool) maybeDialLocked(deadline time.Time) {
 		waiters:     len(p.waiters),
 		dialing:     p.dialing,
 		inUse:       p.open - p.dialing - len(p.idle),
-		service:     p.service,
+		service:     p.service.value(),
 		dialTime:    p.dialTime,
 		sinceReturn: time.Since(p.returned),
 	}
@@ -239,7 +259,8 @@ func (p *hostPool) mayGrowLocked() bool {
 // poolState is what the dial decision looks at.
 type poolState struct {
 	waiters, dialing, inUse int
-	service, dialTime       time.Duration // EWMA estimates
+	service                 time.Duration // shortest recent hold
+	dialTime                time.Duration // EWMA
 	sinceReturn             time.Duration // since a connection last came back
 }
 
@@ -303,6 +324,13 @@ func (p *hostPool) dialFor(deadline time.Time) {
 	p.dialTime = ewma(p.dialTime, time.Since(began))
 	p.mu.Unlock()
 	p.put(pc, 0)
+	// A line still waiting on a silent server gets its next dial now, not
+	// at the next recheck: dials one at a time, but back to back.
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		p.maybeDialLocked(p.waiters[0].deadline)
+	}
+	p.mu.Unlock()
 }
 
 func (p *hostPool) connect(deadline time.Time) (*pconn, error) {
@@ -312,6 +340,7 @@ func (p *hostPool) connect(deadline time.Time) (*pconn, error) {
 	}
 	pc := &pconn{conn: tc, tracked: tc}
 	if p.tls == nil {
+		pc.raw = newRawIO(tc)
 		return pc, nil
 	}
 	tlsConn := tls.Client(tc, p.tls)
@@ -330,10 +359,13 @@ func (p *hostPool) connect(deadline time.Time) (*pconn, error) {
 func (p *hostPool) put(pc *pconn, held time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
 	if held > 0 {
-		p.service = ewma(p.service, held)
+		// Only a request's return shows the server answering; a new
+		// connection does not end a silence.
+		p.returned = now
+		p.service.add(held, now)
 	}
-	p.returned = time.Now()
 	if p.closed {
 		p.open--
 		_ = pc.conn.Close()
@@ -343,7 +375,7 @@ func (p *hostPool) put(pc *pconn, held time.Duration) {
 		p.popWaiterLocked().grant <- grant{pc: pc}
 		return
 	}
-	pc.idleFrom = p.returned
+	pc.idleFrom = now
 	p.idle = append(p.idle, pc)
 }
 
@@ -389,9 +421,86 @@ func (p *hostPool) removeWaiterLocked(w *waiter) bool {
 	return false
 }
 
+// minWindow is the minimum of the samples of the current window and the
+// one before it.
+type minWindow struct {
+	prev, cur time.Duration // 0: no sample
+	from      time.Time
+}
+
+func (w *minWindow) add(d time.Duration, now time.Time) {
+	if now.Sub(w.from) >= serviceWindow {
+		w.prev, w.cur, w.from = w.cur, d, now
+		return
+	}
+	if w.cur == 0 || d < w.cur {
+		w.cur = d
+	}
+}
+
+func (w *minWindow) value() time.Duration {
+	switch {
+	case w.prev == 0:
+		return w.cur
+	case w.cur == 0:
+		return w.prev
+	}
+	return min(w.prev, w.cur)
+}
+
 func ewma(prev, sample time.Duration) time.Duration {
 	if prev == 0 {
 		return sample
 	}
 	return prev + time.Duration(ewmaWeight*float64(sample-prev))
+}
+
+// warmTimeout bounds one warm-up dial: a target that does not answer at
+// prepare time gets its connections on demand instead.
+const warmTimeout = 2 * time.Second
+
+// warmParallelism is how many warm-up dials run at once: enough to open a
+// few hundred connections in milliseconds without a burst of handshakes
+// the target would have to queue.
+const warmParallelism = 16
+
+// warm dials until the pool holds n connections (or maxConns), each
+// dial bounded by timeout, and returns how many it opened.
+func (p *hostPool) warm(n int, timeout time.Duration) (int, error) {
+	p.mu.Lock()
+	want := min(n, p.maxConns) - p.open
+	p.open += max(want, 0) // reserved, as dialFor does, so racing dials respect maxConns
+	p.mu.Unlock()
+	if want <= 0 {
+		return 0, nil
+	}
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		opened int
+		first  error
+	)
+	slots := make(chan struct{}, warmParallelism)
+	for range want {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			pc, err := p.connect(time.Now().Add(timeout))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				first = cmp.Or(first, err)
+				p.mu.Lock()
+				p.open--
+				p.mu.Unlock()
+				return
+			}
+			opened++
+			p.put(pc, 0)
+		}()
+	}
+	wg.Wait()
+	return opened, first
 }
