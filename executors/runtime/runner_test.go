@@ -93,6 +93,9 @@ func TestRunnerEmitsNumberedSnapshotsAndEverythingMeasured(t *testing.T) {
 	if !sink.closed {
 		t.Error("sink not closed")
 	}
+	if n := tool.Closes(); n != 1 {
+		t.Errorf("tool closed %d times, want once", n)
+	}
 	checkSequence(t, sink.snaps, 1)
 	// 1.1 s at 200 ms: 5 ticks, then the final one.
 	if n := len(sink.snaps); n != 6 || res.Snapshots != 6 {
@@ -227,6 +230,9 @@ func TestRunnerCancelledBeforeStartClosesTheStream(t *testing.T) {
 	}
 	if !tool.Started().IsZero() {
 		t.Error("the tool ran although the shard was cancelled before its start")
+	}
+	if n := tool.Closes(); n != 1 {
+		t.Errorf("tool closed %d times, want once: what Prepare holds must be released without a run", n)
 	}
 	if len(sink.snaps) != 1 || !sink.snaps[0].Final || sink.snaps[0].Seq != 1 {
 		t.Errorf("want one empty final snapshot, got %+v", sink.snaps)

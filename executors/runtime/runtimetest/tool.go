@@ -36,6 +36,7 @@ type Tool struct {
 	ok        int64
 	latency   *hdrhistogram.Histogram
 	collects  int
+	closes    int
 }
 
 // Name is "fake".
@@ -133,6 +134,21 @@ func (t *Tool) Started() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.started
+}
+
+// Close counts how often the runtime closed the tool.
+func (t *Tool) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closes++
+	return nil
+}
+
+// Closes is how often Close was called.
+func (t *Tool) Closes() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closes
 }
 
 // Prepared is the spec given to Prepare.

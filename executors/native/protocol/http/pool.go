@@ -421,16 +421,19 @@ func (p *hostPool) removeWaiterLocked(w *waiter) bool {
 	return false
 }
 
-// minWindow is the minimum of the samples of the current window and the
-// one before it.
+// minWindow is the minimum of the samples of the current window and of the
+// window just before it.
 type minWindow struct {
 	prev, cur time.Duration // 0: no sample
 	from      time.Time
 }
 
 func (w *minWindow) add(d time.Duration, now time.Time) {
-	if now.Sub(w.from) >= serviceWindow {
+	if since := now.Sub(w.from); since >= serviceWindow {
 		w.prev, w.cur, w.from = w.cur, d, now
+		if since >= 2*serviceWindow {
+			w.prev = 0 // the window before this one saw nothing
+		}
 		return
 	}
 	if w.cur == 0 || d < w.cur {
