@@ -143,6 +143,7 @@ type Exchange struct {
 	h2Body   []byte
 	scratch  []byte
 	out      byteSink
+	wait     waiter
 
 	lastKey  []byte
 	lastPool *hostPool
@@ -259,7 +260,7 @@ func (c *Client) roundTrip(hp *hostPool, x *Exchange, deadline time.Time) error 
 	if time.Until(deadline) <= 0 {
 		return errPoolTimeout
 	}
-	pc, err := hp.get(deadline)
+	pc, err := hp.get(deadline, &x.wait)
 	if err != nil {
 		return err
 	}
