@@ -6,9 +6,13 @@
 #
 # The target is nginx (Debian nginx-light, one worker, a 2-byte body) pinned
 # to CPU 0; every generator runs alone, one after another, pinned to CPU 1:
-#   closed loop   64 connections for 10 s: wrk, hey, k6, ours
-#   open model    50% of wrk's rate for 10 s: ours (planned vs achieved,
-#                 schedule lag p99), k6 constant-arrival-rate (dropped)
+#   closed loop   64 connections for 10 s: wrk, ours, hey, k6
+#   open model    50% of wrk's rate for 10 s, wrk measured again just
+#                 before: ours (planned vs achieved, schedule lag p99), k6
+#                 constant-arrival-rate (dropped)
+# Each of ours runs right after the wrk run it is compared with: this VM's
+# speed drifts by a third within minutes, and a comparison across the
+# whole script measured the drift as much as the tools.
 #   memory        ours, 10,000 concurrent sessions against holdserver (each
 #                 request held 1 s), peak RSS
 # It prints one markdown table on stdout (progress goes to stderr), with
@@ -222,12 +226,14 @@ on_load_cpu() { timeout --kill-after=5 "$RUN_LIMIT" taskset -c "$LOAD_CPU" "$@";
 
 # --- generators ----------------------------------------------------------------
 
+# run_wrk NAME: wrk's closed loop into WRK_RPS and WRK_NOTE (output kept as NAME.txt).
 run_wrk() {
-	log "closed: wrk -t1 -c$CONNS -d$DURATION"
-	on_load_cpu wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$WORK/wrk.txt" 2>&1
-	WRK_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.txt")
-	WRK_NOTE=$(grep -E 'Socket errors|Non-2xx' "$WORK/wrk.txt" | tr -s ' ' | paste -sd ';' - || true)
-	[[ -n "$WRK_RPS" ]] || { echo "peers.sh: could not parse wrk output:" >&2; cat "$WORK/wrk.txt" >&2; exit 1; }
+	local out="$WORK/$1.txt"
+	log "closed: wrk -t1 -c$CONNS -d$DURATION ($1)"
+	on_load_cpu wrk -t1 -c"$CONNS" -d"$DURATION" "$URL" >"$out" 2>&1
+	WRK_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	WRK_NOTE=$(grep -E 'Socket errors|Non-2xx' "$out" | tr -s ' ' | paste -sd ';' - || true)
+	[[ -n "$WRK_RPS" ]] || { echo "peers.sh: could not parse wrk output:" >&2; cat "$out" >&2; exit 1; }
 }
 
 run_hey() {
@@ -260,8 +266,9 @@ run_ours_closed() {
 # time limit after ignoring SIGTERM; 124: stopped by it).
 exit_note() { [[ "$1" == 0 ]] || echo "; exited $1 (limit ${RUN_LIMIT} s)"; }
 
-# The open-model rate: half of what wrk reached, in whole arrivals per second.
-open_rate() { OPEN_RATE=$(awk -v r="$WRK_RPS" 'BEGIN { printf "%d\n", r / 2 }'); }
+# The open-model rate: half of what wrk reached just before, in whole
+# arrivals per second.
+open_rate() { OPEN_RATE=$(awk -v r="$WRK_OPEN_RPS" 'BEGIN { printf "%d\n", r / 2 }'); }
 
 run_ours_open() {
 	log "open: loadfleet-executor, $OPEN_RATE/s for $DURATION"
@@ -323,6 +330,7 @@ report() {
 		echo "| wrk | closed, $CONNS conns, $d | $(fmt_int "$WRK_RPS") | not run | ≥ 0.8× wrk: not run | $WRK_NOTE |"
 		echo "| hey | closed, $CONNS conns, $d | $(fmt_int "$HEY_RPS") | not run | | $HEY_NOTE |"
 		echo "| k6 | closed, $CONNS VUs, $d | $(fmt_int "$K6_RPS") | not run | | $K6_NOTE |"
+		echo "| wrk | closed again, just before the open model, $d | $(fmt_int "$WRK_OPEN_RPS") | | | sets the open rate |"
 		echo "| k6 | open, $OPEN_RATE/s planned, $d | $(fmt_int "$K6_OPEN_ACHIEVED") | | | dropped $K6_OPEN_DROPPED of $((OPEN_RATE * DUR_S)), 200 VUs |"
 		return 0
 	fi
@@ -333,6 +341,7 @@ report() {
 	echo "| hey | closed, $CONNS conns, $d | $(fmt_int "$HEY_RPS") | $(ratio "$OURS_RPS" "$HEY_RPS") | | $HEY_NOTE |"
 	echo "| k6 | closed, $CONNS VUs, $d | $(fmt_int "$K6_RPS") | $(ratio "$OURS_RPS" "$K6_RPS") | | $K6_NOTE |"
 	echo "| **loadfleet** | closed, $CONNS users, $d | **$(fmt_int "$OURS_RPS")** | | | $OURS_NOTE |"
+	echo "| wrk | closed again, just before the open model, $d | $(fmt_int "$WRK_OPEN_RPS") | | | sets the open rate |"
 	echo "| **loadfleet** | open, $OPEN_RATE/s planned (50% of wrk), at most $OPEN_MAX_SESSIONS in flight, $d | $(fmt_2 "$OPEN_ACHIEVED") | $(ratio "$OPEN_ACHIEVED" "$K6_OPEN_ACHIEVED") vs k6 | achieved within 1% of plan, lag p99 < 1 ms: **$open_pass** | arrivals planned $OPEN_PLANNED, started $OPEN_STARTED, dropped $OPEN_DROPPED; ok $OPEN_OK, ko $OPEN_KO; schedule lag p99 $(fmt_2 "$OPEN_LAG") ms; latency p99 $(fmt_2 "$OPEN_P99") ms$(exit_note "$OPEN_RC") |"
 	echo "| k6 | open, $OPEN_RATE/s planned, $d | $(fmt_2 "$K6_OPEN_ACHIEVED") | | | dropped $K6_OPEN_DROPPED of $((OPEN_RATE * DUR_S)), 200 VUs |"
 	echo "| **loadfleet** | memory: $SESSIONS sessions, each request held 1 s, 2 s ramp + $d | $(fmt_int "$MEM_RPS") | | peak RSS $MEM_MB MB < 200 MB: **$mem_pass** | ok $MEM_OK, ko $MEM_KO$(exit_note "$MEM_RC") |"
@@ -344,10 +353,14 @@ main() {
 	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 	setup
 	start_nginx
-	run_wrk
+	run_wrk wrk
+	((SKIP_OURS)) || run_ours_closed
 	run_hey
 	run_k6_closed
-	((SKIP_OURS)) || run_ours_closed
+	local closed_rps=$WRK_RPS closed_note=$WRK_NOTE
+	run_wrk wrk-open
+	WRK_OPEN_RPS=$WRK_RPS
+	WRK_RPS=$closed_rps WRK_NOTE=$closed_note
 	open_rate
 	((SKIP_OURS)) || run_ours_open
 	run_k6_open
