@@ -78,7 +78,8 @@ func WithTLSConfig(cfg *tls.Config) Option { return func(o *options) { o.tlsConf
 
 // New returns a Tool logging to logger.
 func New(logger *slog.Logger, opts ...Option) *Tool {
-	t := &Tool{logger: logger.With("tool", "native"), rec: stats.New(), lag: stats.NewLag()}
+	t := &Tool{logger: logger.With("tool", "native"),
+		rec: stats.New(stats.WithPause(collectPause)), lag: stats.NewLag(collectPause)}
 	for _, o := range opts {
 		o(&t.opts)
 	}
@@ -250,6 +251,10 @@ func (t *Tool) runSession(hard context.Context, st *session.State, n int64, inte
 	}
 	return end, true
 }
+
+// collectPause lets the sessions and the pacer run between the passes of a
+// collection over the histograms (see stats.WithPause).
+func collectPause() { time.Sleep(50 * time.Microsecond) }
 
 // Collect returns what was measured since the previous call.
 func (t *Tool) Collect() runtime.Interval {

@@ -88,11 +88,41 @@ func (s *Summary) Send(_ context.Context, snap wire.Snapshot) error {
 			acc = newRequestAcc()
 			s.requests[rs.Name] = acc
 		}
-		for _, a := range []*requestAcc{acc, s.total} {
-			if err := a.add(rs); err != nil {
-				s.errs = append(s.errs, fmt.Errorf("snapshot %d, request %q: %w", snap.Seq, rs.Name, err))
-				break
-			}
+		if err := addRequest(rs, acc, s.total); err != nil {
+			s.errs = append(s.errs, fmt.Errorf("snapshot %d, request %q: %w", snap.Seq, rs.Name, err))
+		}
+	}
+	return nil
+}
+
+// addRequest adds one request's interval to its accumulator and to the
+// total, decoding each histogram once. The summary runs beside the tool,
+// on its CPU, so it pauses between its passes over histograms (see
+// stepPause).
+func addRequest(rs wire.RequestStats, accs ...*requestAcc) error {
+	for _, a := range accs {
+		a.ok += rs.OK
+		for reason, n := range rs.KO {
+			a.ko[reason] += n
+		}
+	}
+	for _, h := range []struct {
+		enc  []byte
+		into func(*requestAcc) *hdrhistogram.Histogram
+	}{
+		{rs.Latency, func(a *requestAcc) *hdrhistogram.Histogram { return a.latency }},
+		{rs.Service, func(a *requestAcc) *hdrhistogram.Histogram { return a.service }},
+	} {
+		if len(h.enc) == 0 {
+			continue
+		}
+		decoded, err := stats.DecodeHistogram(h.enc)
+		if err != nil {
+			return err
+		}
+		for _, a := range accs {
+			time.Sleep(stepPause)
+			h.into(a).Merge(decoded)
 		}
 	}
 	return nil
@@ -103,27 +133,6 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-func (a *requestAcc) add(rs wire.RequestStats) error {
-	a.ok += rs.OK
-	for reason, n := range rs.KO {
-		a.ko[reason] += n
-	}
-	for _, h := range []struct {
-		into *hdrhistogram.Histogram
-		enc  []byte
-	}{{a.latency, rs.Latency}, {a.service, rs.Service}} {
-		if len(h.enc) == 0 {
-			continue
-		}
-		decoded, err := stats.DecodeHistogram(h.enc)
-		if err != nil {
-			return err
-		}
-		h.into.Merge(decoded)
-	}
-	return nil
 }
 
 // Close does nothing: the summary lives in memory.

@@ -62,10 +62,14 @@ type Lag struct {
 	// 23,000 counters are cleared (on a busy CPU, the collecting thread
 	// could be descheduled inside that and hold the scheduler for ms).
 	spare *hdrhistogram.Histogram
+	pause func()
 }
 
-// NewLag returns an empty Lag.
-func NewLag() *Lag { return &Lag{hist: NewHistogram(), spare: NewHistogram()} }
+// NewLag returns an empty Lag; pause is called between the passes of
+// CollectP99Ms over its histogram (see WithPause).
+func NewLag(pause func()) *Lag {
+	return &Lag{hist: NewHistogram(), spare: NewHistogram(), pause: pause}
+}
 
 // Record adds one lag.
 func (l *Lag) Record(d time.Duration) {
@@ -88,6 +92,7 @@ func (l *Lag) CollectP99Ms() float64 {
 		return 0
 	}
 	p99 := full.ValueAtQuantile(99)
+	l.pause()
 	full.Reset()
 	return float64(p99) / 1000
 }

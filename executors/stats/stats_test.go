@@ -121,7 +121,7 @@ func TestArrivalsAndLagCollectIntervals(t *testing.T) {
 	if got := a.Collect(); got.Planned != 0 || got.Dropped != 2 || a.DroppedTotal() != 3 {
 		t.Errorf("got %+v total %d", got, a.DroppedTotal())
 	}
-	l := NewLag()
+	l := NewLag(func() {})
 	for i := range 100 {
 		l.Record(time.Duration(i+1) * 100 * time.Microsecond)
 	}
