@@ -263,9 +263,14 @@ func (t *Tool) Collect() runtime.Interval {
 		t.logger.Error("collect request stats", "err", err)
 	}
 	iv := runtime.Interval{Requests: reqs, Arrivals: t.arrivals.Collect()}
+	lagP99, lag, err := t.lag.Collect()
+	if err != nil {
+		t.logger.Error("collect schedule lag", "err", err)
+	}
 	iv.Health = wire.Health{
 		ActiveSessions:   t.active.Load(),
-		ScheduleLagP99Ms: t.lag.CollectP99Ms(),
+		ScheduleLagP99Ms: lagP99,
+		ScheduleLag:      lag,
 		DroppedArrivals:  t.arrivals.DroppedTotal(),
 	}
 	if t.client != nil {

@@ -46,11 +46,11 @@ func TestSummaryMergesHistogramsExactly(t *testing.T) {
 	fast, slow := repeat(1000, 990), repeat(500_000, 10)
 	snaps := []wire.Snapshot{
 		{Seq: 1, Start: t0, End: t0.Add(time.Second), Arrivals: wire.Arrivals{Planned: 990, Started: 990},
-			Health:   wire.Health{RSSBytes: 10 << 20, ScheduleLagP99Ms: 0.2},
+			Health:   wire.Health{RSSBytes: 10 << 20, ScheduleLagP99Ms: 0.2, ScheduleLag: encode(t, repeat(200, 990)...)},
 			Requests: []wire.RequestStats{{Name: "home", OK: 990, Latency: encode(t, fast...), Service: encode(t, fast...)}}},
 		{Seq: 2, Start: t0.Add(time.Second), End: t0.Add(2 * time.Second), Final: true,
 			Arrivals: wire.Arrivals{Planned: 12, Started: 10, Dropped: 2},
-			Health:   wire.Health{RSSBytes: 30 << 20, ScheduleLagP99Ms: 0.7},
+			Health:   wire.Health{RSSBytes: 30 << 20, ScheduleLagP99Ms: 0.7, ScheduleLag: encode(t, repeat(700, 10)...)},
 			Requests: []wire.RequestStats{{Name: "search", OK: 8, KO: map[string]int64{"timeout": 2},
 				Latency: encode(t, slow...), Service: encode(t, repeat(2000, 10)...)}}},
 	}
@@ -78,7 +78,8 @@ func TestSummaryMergesHistogramsExactly(t *testing.T) {
 		{"ko counted", float64(r.KO["timeout"]), 2},
 		{"arrivals summed", float64(r.Arrivals.Planned), 1002},
 		{"dropped summed", float64(r.Arrivals.Dropped), 2},
-		{"lag: the worst second's p99", r.ScheduleLagP99Ms, 0.7},
+		{"lag p99 of all arrivals, from the merged lags (1% were 0.7 ms late)", r.ScheduleLagP99Ms, 0.2},
+		{"lag p99 of the worst second", r.ScheduleLagWorstSecondP99Ms, 0.7},
 		{"peak rss", float64(r.PeakRSSBytes), 30 << 20},
 		{"duration", r.DurationSeconds, 2},
 	}
@@ -106,10 +107,22 @@ func TestSummaryMergesHistogramsExactly(t *testing.T) {
 	}
 	var keys map[string]any
 	_ = json.Unmarshal(b, &keys)
-	for _, k := range []string{"arrivals", "total", "requests", "durationSeconds", "scheduleLagP99Ms", "peakRssBytes", "ko"} {
+	for _, k := range []string{"arrivals", "total", "requests", "durationSeconds", "scheduleLagP99Ms", "scheduleLagWorstSecondP99Ms", "peakRssBytes", "ko"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("JSON summary lacks %q: %s", k, b)
 		}
+	}
+}
+
+// A tool whose snapshots carry only the per-second p99 of its lag gets
+// the worst of them as the run's: an upper bound, never an average.
+func TestSummaryLagWithoutHistogramsIsTheWorstSecond(t *testing.T) {
+	s := runtime.NewSummary()
+	for i, p99 := range []float64{0.3, 1.5, 0.4} {
+		_ = s.Send(context.Background(), wire.Snapshot{Seq: uint64(i + 1), Health: wire.Health{ScheduleLagP99Ms: p99}})
+	}
+	if r := s.Report(); r.ScheduleLagP99Ms != 1.5 || r.ScheduleLagWorstSecondP99Ms != 1.5 {
+		t.Errorf("lag p99 %v, worst second %v; want 1.5 for both", r.ScheduleLagP99Ms, r.ScheduleLagWorstSecondP99Ms)
 	}
 }
 

@@ -66,7 +66,7 @@ type Lag struct {
 }
 
 // NewLag returns an empty Lag; pause is called between the passes of
-// CollectP99Ms over its histogram (see WithPause).
+// Collect over its histogram (see WithPause).
 func NewLag(pause func()) *Lag {
 	return &Lag{hist: NewHistogram(), spare: NewHistogram(), pause: pause}
 }
@@ -79,20 +79,23 @@ func (l *Lag) Record(d time.Duration) {
 	l.mu.Unlock()
 }
 
-// CollectP99Ms returns the p99 lag in milliseconds since the previous call
-// (0 when nothing was recorded) and starts a new interval. Calls must not
-// overlap (the runtime collects from one goroutine).
-func (l *Lag) CollectP99Ms() float64 {
+// Collect returns the p99 lag in milliseconds since the previous call (0
+// when nothing was recorded) and the interval's lags in their wire form
+// (nil when none), and starts a new interval. Calls must not overlap (the
+// runtime collects from one goroutine).
+func (l *Lag) Collect() (p99Ms float64, encoded []byte, err error) {
 	l.mu.Lock()
 	full := l.hist
 	l.hist, l.spare = l.spare, nil
 	l.mu.Unlock()
 	defer func() { l.spare = full }()
 	if full.TotalCount() == 0 {
-		return 0
+		return 0, nil, nil
 	}
 	p99 := full.ValueAtQuantile(99)
 	l.pause()
+	encoded, err = EncodeHistogram(full)
+	l.pause()
 	full.Reset()
-	return float64(p99) / 1000
+	return float64(p99) / 1000, encoded, err
 }

@@ -125,20 +125,25 @@ func TestArrivalsAndLagCollectIntervals(t *testing.T) {
 	for i := range 100 {
 		l.Record(time.Duration(i+1) * 100 * time.Microsecond)
 	}
-	if p99 := l.CollectP99Ms(); p99 < 9.8 || p99 > 10 {
-		t.Errorf("p99 %v ms", p99)
+	p99, enc, err := l.Collect()
+	if p99 < 9.8 || p99 > 10 || err != nil {
+		t.Errorf("p99 %v ms, %v", p99, err)
 	}
-	if p99 := l.CollectP99Ms(); p99 != 0 {
-		t.Errorf("empty interval p99 %v", p99)
+	// The interval travels whole: its decoded lags are those recorded.
+	if h, err := DecodeHistogram(enc); err != nil || h.TotalCount() != 100 || h.Max() < 9990 || h.Max() > 10010 {
+		t.Errorf("encoded interval: %v, count %d, max %d µs", err, h.TotalCount(), h.Max())
+	}
+	if p99, enc, _ := l.Collect(); p99 != 0 || enc != nil {
+		t.Errorf("empty interval p99 %v, %d bytes", p99, len(enc))
 	}
 	// The two histograms take turns: a third interval starts empty and
 	// measures only its own values.
 	l.Record(3 * time.Millisecond)
-	if p99 := l.CollectP99Ms(); p99 < 2.99 || p99 > 3.01 {
+	if p99, _, _ := l.Collect(); p99 < 2.99 || p99 > 3.01 {
 		t.Errorf("third interval p99 %v ms, want 3", p99)
 	}
 	l.Record(time.Millisecond)
-	if p99 := l.CollectP99Ms(); p99 < 0.99 || p99 > 1.01 {
+	if p99, _, _ := l.Collect(); p99 < 0.99 || p99 > 1.01 {
 		t.Errorf("fourth interval p99 %v ms, want 1", p99)
 	}
 }

@@ -117,7 +117,12 @@ type Health struct {
 	// ScheduleLagP99Ms is the p99 of how late arrivals started versus
 	// their intended instant, over the interval.
 	ScheduleLagP99Ms float64 `json:"scheduleLagP99Ms"`
-	DroppedArrivals  int64   `json:"droppedArrivals"`
+	// ScheduleLag is every lag of the interval in microseconds, as an
+	// HdrHistogram (V2 compressed, like request latencies), so that a
+	// run's lag percentiles are exact merges, not the worst of per-second
+	// ones. Absent for tools without a schedule of their own.
+	ScheduleLag     []byte `json:"scheduleLag,omitempty"`
+	DroppedArrivals int64  `json:"droppedArrivals"`
 }
 
 // Ack is the ingest's answer: the sequence numbers it has stored (including
