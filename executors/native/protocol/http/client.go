@@ -551,5 +551,5 @@ func (c *Client) Warm(rawURL string, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return hp.warm(n, warmTimeout)
+	return hp.warm(n, time.Now().Add(warmTimeout))
 }

@@ -472,8 +472,9 @@ func ewma(prev, sample time.Duration) time.Duration {
 	return prev + time.Duration(ewmaWeight*float64(sample-prev))
 }
 
-// warmTimeout bounds one warm-up dial: a target that does not answer at
-// prepare time gets its connections on demand instead.
+// warmTimeout bounds a whole warm-up: a target that does not answer at
+// prepare time gets its connections on demand instead, and the executor
+// is not late to report ready.
 const warmTimeout = 2 * time.Second
 
 // warmParallelism is how many warm-up dials run at once: enough to open a
@@ -481,9 +482,10 @@ const warmTimeout = 2 * time.Second
 // the target would have to queue.
 const warmParallelism = 16
 
-// warm dials until the pool holds n connections (or maxConns), each
-// dial bounded by timeout, and returns how many it opened.
-func (p *hostPool) warm(n int, timeout time.Duration) (int, error) {
+// warm dials until the pool holds n connections (or maxConns), all by
+// deadline, and returns how many it opened. The first failed dial ends
+// the warm-up: the others would most likely fail alike.
+func (p *hostPool) warm(n int, deadline time.Time) (int, error) {
 	p.mu.Lock()
 	want := min(n, p.maxConns) - p.open
 	p.open += max(want, 0) // reserved, as dialFor does, so racing dials respect maxConns
@@ -504,17 +506,26 @@ func (p *hostPool) warm(n int, timeout time.Duration) (int, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			pc, err := p.connect(time.Now().Add(timeout))
 			mu.Lock()
-			defer mu.Unlock()
+			failed := first != nil
+			mu.Unlock()
+			var pc *pconn
+			err := first
+			if !failed {
+				pc, err = p.connect(deadline)
+			}
 			if err != nil {
+				mu.Lock()
 				first = cmp.Or(first, err)
+				mu.Unlock()
 				p.mu.Lock()
 				p.open--
 				p.mu.Unlock()
 				return
 			}
+			mu.Lock()
 			opened++
+			mu.Unlock()
 			p.put(pc, 0)
 		}()
 	}

@@ -3,11 +3,13 @@ package http
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	nethttp "net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -125,4 +127,44 @@ func TestLargeRequestsAndResponsesInPieces(t *testing.T) {
 	if err := c.Do(context.Background(), get(srv.URL+"/")); err != nil || c.OpenConnections() != 1 {
 		t.Errorf("next request: %v, %d connections open, want 1", err, c.OpenConnections())
 	}
+}
+
+// A target that takes no connection (its accept queue is full) does not
+// hold the executor in Prepare: the whole warm-up gives up after
+// warmTimeout, not after a timeout per dial.
+func TestWarmGivesUpOnASilentTarget(t *testing.T) {
+	addr := silentListener(t)
+	c := NewClient(Options{})
+	defer c.CloseAll()
+	start := time.Now()
+	opened, err := c.Warm("http://"+addr+"/", 64)
+	took := time.Since(start)
+	if err == nil || took > warmTimeout+time.Second {
+		t.Fatalf("warm: opened %d, %v, after %v; want an error within %v", opened, err, took, warmTimeout)
+	}
+	if n := c.hosts["http://"+addr].open; n != opened {
+		t.Errorf("pool counts %d open, %d were opened", n, opened)
+	}
+}
+
+// silentListener listens on loopback with a backlog of zero and never
+// accepts: once its queue is full, further connections wait unanswered.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
