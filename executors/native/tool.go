@@ -127,9 +127,9 @@ func (t *Tool) Prepare(_ context.Context, spec *wire.ShardSpec) error {
 		t.closed = schedule.NewClosed(schedule.ExpandClosed(p.Load), p.Load.MaxDuration.D())
 	} else {
 		t.open = schedule.NewOpen(schedule.ExpandOpen(p.Load), p.Load.MaxDuration.D(), spec.Seed)
-		t.warm(p, shards)
-		t.workers = &workerStack{}
 		rate := schedule.PeakRate(t.open.Steps()) / float64(shards)
+		t.warm(p, rate)
+		t.workers = &workerStack{}
 		for range preparedWorkers(rate, p.Load.MaxConcurrentSessions) {
 			t.startWorker(nil)
 		}
@@ -158,10 +158,10 @@ const warmService = time.Millisecond
 const maxWarmConns = 256
 
 // warm opens the open model's first connections to the target before the
-// start instant, enough for the shard's peak rate at warmService. A target
-// that cannot be reached now is no error: its requests will say so.
-func (t *Tool) warm(p *plan.Plan, shards int) {
-	rate := schedule.PeakRate(t.open.Steps()) / float64(shards)
+// start instant, enough for the shard's peak rate (arrivals a second) at
+// warmService. A target that cannot be reached now is no error: its
+// requests will say so.
+func (t *Tool) warm(p *plan.Plan, rate float64) {
 	n := min(int(math.Ceil(rate*warmService.Seconds())), maxWarmConns)
 	if limit := p.Load.MaxConcurrentSessions; limit > 0 {
 		n = min(n, limit)

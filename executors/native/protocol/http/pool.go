@@ -472,6 +472,10 @@ func ewma(prev, sample time.Duration) time.Duration {
 	return prev + time.Duration(ewmaWeight*float64(sample-prev))
 }
 
+// errWarmAbandoned stands for the dials a warm-up skipped after its first
+// failure; the failure itself is what Warm returns.
+var errWarmAbandoned = errors.New("warm-up abandoned")
+
 // warmTimeout bounds a whole warm-up: a target that does not answer at
 // prepare time gets its connections on demand instead, and the executor
 // is not late to report ready.
@@ -495,10 +499,33 @@ func (p *hostPool) warm(n int, deadline time.Time) (int, error) {
 	}
 	var (
 		wg     sync.WaitGroup
-		mu     sync.Mutex
+		mu     sync.Mutex // guards opened and first
 		opened int
 		first  error
 	)
+	dialOne := func() {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		var pc *pconn
+		err := errWarmAbandoned
+		if !failed {
+			pc, err = p.connect(deadline)
+		}
+		if err != nil {
+			mu.Lock()
+			first = cmp.Or(first, err)
+			mu.Unlock()
+			p.mu.Lock()
+			p.open-- // the reservation, unused
+			p.mu.Unlock()
+			return
+		}
+		mu.Lock()
+		opened++
+		mu.Unlock()
+		p.put(pc, 0)
+	}
 	slots := make(chan struct{}, warmParallelism)
 	for range want {
 		wg.Add(1)
@@ -506,27 +533,7 @@ func (p *hostPool) warm(n int, deadline time.Time) (int, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			mu.Lock()
-			failed := first != nil
-			mu.Unlock()
-			var pc *pconn
-			err := first
-			if !failed {
-				pc, err = p.connect(deadline)
-			}
-			if err != nil {
-				mu.Lock()
-				first = cmp.Or(first, err)
-				mu.Unlock()
-				p.mu.Lock()
-				p.open--
-				p.mu.Unlock()
-				return
-			}
-			mu.Lock()
-			opened++
-			mu.Unlock()
-			p.put(pc, 0)
+			dialOne()
 		}()
 	}
 	wg.Wait()

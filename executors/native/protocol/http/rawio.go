@@ -76,8 +76,7 @@ func (r *rawIO) send(req []byte) error {
 		return err
 	}
 	if r.sent < len(req) {
-		n, err := r.tracked.Conn.Write(req[r.sent:])
-		r.tracked.written += int64(n)
+		_, err := r.tracked.Write(req[r.sent:]) // counts its bytes
 		return err
 	}
 	return nil
