@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -96,9 +97,22 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	if err := runShard(ctx, f, spec, logger); err != nil {
 		printError(stderr, err)
-		return exitError
+		return shardExitCode(err)
 	}
 	return exitOK
+}
+
+// shardExitCode tells the control plane why a shard ended badly: the
+// dead-man switch, or snapshots left in the spool (both keep the spool on
+// disk for the platform to collect), or any other error.
+func shardExitCode(err error) int {
+	switch {
+	case errors.Is(err, runtime.ErrControlLost):
+		return wire.ExitControlLost
+	case errors.Is(err, runtime.ErrUndelivered):
+		return wire.ExitUndelivered
+	}
+	return exitError
 }
 
 func runShard(ctx context.Context, f agentFlags, spec *wire.ShardSpec, logger *slog.Logger) error {

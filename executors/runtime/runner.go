@@ -22,6 +22,9 @@ var (
 	ErrAborted = errors.New("shard aborted")
 	// ErrSnapshotsLost: some snapshots could not be handed to the sink.
 	ErrSnapshotsLost = errors.New("snapshots lost")
+	// ErrControlLost: the dead-man switch stopped the shard, the control
+	// plane having been silent for the spec's ControlGrace.
+	ErrControlLost = errors.New("control plane lost")
 )
 
 // Config tunes the runtime. Zero fields take the defaults.
@@ -77,6 +80,8 @@ type Result struct {
 	Lost      int64
 	// Aborted is set when a signal or the control plane stopped the shard.
 	Aborted bool
+	// ControlLost is set when the dead-man switch stopped it (Aborted too).
+	ControlLost bool
 }
 
 // Runner drives one shard: prepare the tool, report ready, wait for the
@@ -118,8 +123,9 @@ func NewRunner(cfg Config, tool Tool, sink Sink, logger *slog.Logger, reg promet
 
 // Run runs the shard. Cancelling ctx (SIGTERM) is an abort: the tool gets
 // its gracefulStop, then everything measured is flushed. Run closes the sink.
-// It returns ErrAborted after an abort, ErrSnapshotsLost when the sink
-// refused snapshots, and the tool's or the sink's errors.
+// It returns ErrAborted after an abort (with ErrControlLost when the
+// dead-man switch was the cause), ErrSnapshotsLost when the sink refused
+// snapshots, and the tool's or the sink's errors.
 func (r *Runner) Run(ctx context.Context, spec *wire.ShardSpec) (Result, error) {
 	// The sink outlives ctx: after an abort, what was measured is flushed.
 	flushCtx := context.WithoutCancel(ctx)
@@ -154,36 +160,54 @@ func (r *Runner) run(ctx context.Context, spec *wire.ShardSpec) (Result, error) 
 	if spec.ControlURL != "" {
 		control = NewControlClient(spec.ControlURL, spec.Token, r.cfg.HTTPClient)
 	}
-	start, offset, err := r.startInstant(runCtx, spec, control, log)
+	var heard *deadMan
+	if control != nil {
+		heard = newDeadMan(spec.ControlGrace)
+	}
+	start, offset, err := r.startInstant(runCtx, spec, control, heard, log)
 	res.Start, res.ClockOffset = start, offset
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, ErrAborted) {
 			return res, err
 		}
 		// Aborted before the start: still close the shard's stream.
-		res.Aborted = true
-		em.emit(flushCtxOf(ctx), start, true)
-		return res, ErrAborted
+		return r.aborted(ctx, em, &res, start, err)
 	}
 	if control != nil {
-		go r.watchAbort(runCtx, control, abort, log)
+		go r.watchAbort(runCtx, control, heard, abort, log)
 	}
 	if err := sleepUntil(runCtx, start); err != nil {
-		res.Aborted = true
-		em.emit(flushCtxOf(ctx), time.Now(), true)
-		return res, ErrAborted
+		return r.aborted(ctx, em, &res, time.Now(), context.Cause(runCtx))
 	}
 	log.Info("shard started", "tool", r.tool.Name(), "start", start, "clockOffset", offset)
 	toolErr := r.runTool(runCtx, em, start)
 	res.Aborted = runCtx.Err() != nil
+	res.ControlLost = errors.Is(context.Cause(runCtx), ErrControlLost)
 	if toolErr != nil {
 		return res, fmt.Errorf("run %s: %w", r.tool.Name(), toolErr)
 	}
 	if res.Aborted {
 		log.Info("shard aborted", "cause", context.Cause(runCtx))
+		if res.ControlLost {
+			return res, fmt.Errorf("%w: %w", ErrAborted, context.Cause(runCtx))
+		}
 		return res, ErrAborted
 	}
 	return res, nil
+}
+
+// aborted closes the stream of a shard stopped before its start, with the
+// dead-man switch's reason when it was the cause.
+func (r *Runner) aborted(ctx context.Context, em *emitter, res *Result, end time.Time, cause error) (Result, error) {
+	res.Aborted = true
+	res.ControlLost = errors.Is(cause, ErrControlLost)
+	if res.ControlLost {
+		em.stopReason = wire.StopDeadMan
+		em.emit(flushCtxOf(ctx), end, true)
+		return *res, fmt.Errorf("%w: %w", ErrAborted, cause)
+	}
+	em.emit(flushCtxOf(ctx), end, true)
+	return *res, ErrAborted
 }
 
 // warmEncoding makes the first snapshot cost what the others do: the
@@ -210,6 +234,9 @@ func (r *Runner) runTool(ctx context.Context, em *emitter, start time.Time) erro
 		select {
 		case err := <-done:
 			tick.Stop()
+			if errors.Is(context.Cause(ctx), ErrControlLost) {
+				em.stopReason = wire.StopDeadMan
+			}
 			em.emit(flush, time.Now(), true)
 			return err
 		case <-tick.C:
@@ -224,7 +251,7 @@ func (r *Runner) runTool(ctx context.Context, em *emitter, start time.Time) erro
 
 // startInstant returns the start instant in the executor's clock, after
 // reporting ready to the control plane when there is one.
-func (r *Runner) startInstant(ctx context.Context, spec *wire.ShardSpec, control *ControlClient, log *slog.Logger) (time.Time, time.Duration, error) {
+func (r *Runner) startInstant(ctx context.Context, spec *wire.ShardSpec, control *ControlClient, heard *deadMan, log *slog.Logger) (time.Time, time.Duration, error) {
 	if control == nil {
 		if spec.StartAt != nil {
 			return *spec.StartAt, 0, nil
@@ -236,6 +263,7 @@ func (r *Runner) startInstant(ctx context.Context, spec *wire.ShardSpec, control
 		return time.Now(), offset, err
 	}
 	log.Info("reported ready", "clockOffset", offset)
+	heard.heard(time.Now())
 	startAt := spec.StartAt
 	for startAt == nil {
 		if cmd.Abort {
@@ -252,9 +280,15 @@ func (r *Runner) startInstant(ctx context.Context, spec *wire.ShardSpec, control
 			if ctx.Err() != nil {
 				return time.Now(), offset, ctx.Err()
 			}
+			if silent, lost := heard.lost(time.Now()); lost {
+				log.Error("DEAD-MAN SWITCH: no answer from the control plane while waiting for the start; not starting", "silentFor", silent.Round(time.Second))
+				return time.Now(), offset, fmt.Errorf("%w: no answer for %s", ErrControlLost, silent.Round(time.Second))
+			}
 			log.Warn("polling for the start instant", "err", err)
 			cmd = wire.Command{}
+			continue
 		}
+		heard.heard(time.Now())
 	}
 	// Control plane clock to ours: ours = theirs - offset.
 	return startAt.Add(-offset), offset, nil
@@ -311,18 +345,27 @@ func (r *Runner) measureOffset(ctx context.Context, control *ControlClient) (tim
 }
 
 // watchAbort polls the control plane while the shard runs and cancels it
-// on an abort. Polling errors are logged, never fatal: losing the control
-// plane must not stop the load.
-func (r *Runner) watchAbort(ctx context.Context, control *ControlClient, abort context.CancelCauseFunc, log *slog.Logger) {
+// on an abort. A polling error is logged and the load goes on (a brief
+// outage must not stop a run), but once the control plane has been silent
+// for the dead-man grace the shard stops: nobody could stop it any more.
+func (r *Runner) watchAbort(ctx context.Context, control *ControlClient, heard *deadMan, abort context.CancelCauseFunc, log *slog.Logger) {
 	for sleepUntil(ctx, time.Now().Add(r.cfg.PollInterval)) == nil {
 		cmd, _, err := control.Command(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
+			if silent, lost := heard.lost(time.Now()); lost {
+				log.Error("DEAD-MAN SWITCH: no answer from the control plane; stopping the load, keeping what was measured",
+					"silentFor", silent.Round(time.Second), "err", err)
+				abort(fmt.Errorf("%w: no answer for %s", ErrControlLost, silent.Round(time.Second)))
+				return
+			}
 			log.Warn("polling for an abort", "err", err)
 		case err == nil && cmd.Abort:
 			log.Info("abort requested by the control plane")
 			abort(fmt.Errorf("control plane: %w", ErrAborted))
 			return
+		case err == nil:
+			heard.heard(time.Now())
 		}
 	}
 }
@@ -349,6 +392,8 @@ type emitter struct {
 	res     *Result
 	metrics *runnerMetrics
 	seq     uint64
+	// stopReason goes on the final snapshot (wire.Snapshot.StopReason).
+	stopReason string
 	// last is the end of the previous snapshot; zero until the tool runs,
 	// as Collect may only be called once Run was.
 	last time.Time
@@ -379,6 +424,9 @@ func (e *emitter) emit(ctx context.Context, end time.Time, final bool) {
 	}
 	if snap.Requests == nil {
 		snap.Requests = []wire.RequestStats{}
+	}
+	if final {
+		snap.StopReason = e.stopReason
 	}
 	snap.Health.CPUPercent, snap.Health.RSSBytes, snap.Health.Goroutines = e.health.sample()
 	time.Sleep(stepPause)

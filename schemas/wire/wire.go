@@ -35,7 +35,19 @@ type ShardSpec struct {
 	ControlURL string `json:"controlUrl,omitempty"`
 	IngestURL  string `json:"ingestUrl,omitempty"`
 	Location   string `json:"location,omitempty"`
+	// ControlGrace is the executor's dead-man switch: once it has heard
+	// nothing from ControlURL for this long, it stops starting arrivals,
+	// finishes those in flight, keeps what it measured and exits, rather
+	// than load a target with nobody able to stop it. Zero means
+	// DefaultControlGrace; negative turns the switch off.
+	ControlGrace time.Duration `json:"controlGraceNs,omitempty"`
 }
+
+// DefaultControlGrace is the dead-man switch's grace when a spec sets none.
+const DefaultControlGrace = time.Minute
+
+// StopDeadMan is Snapshot.StopReason of a shard its dead-man switch stopped.
+const StopDeadMan = "deadman"
 
 // Ready is what an executor posts once it can start.
 type Ready struct {
@@ -71,10 +83,14 @@ type Snapshot struct {
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	// Final marks the last snapshot of the shard.
-	Final    bool           `json:"final,omitempty"`
-	Requests []RequestStats `json:"requests"`
-	Arrivals Arrivals       `json:"arrivals"`
-	Health   Health         `json:"health"`
+	Final bool `json:"final,omitempty"`
+	// StopReason, on a final snapshot, says why the shard stopped before
+	// its schedule ended on its own initiative (StopDeadMan); empty when it
+	// ran its schedule or the control plane stopped it.
+	StopReason string         `json:"stopReason,omitempty"`
+	Requests   []RequestStats `json:"requests"`
+	Arrivals   Arrivals       `json:"arrivals"`
+	Health     Health         `json:"health"`
 }
 
 // RequestStats is one request name's measurements over the interval.
@@ -130,3 +146,15 @@ type Health struct {
 type Ack struct {
 	Acked []uint64 `json:"acked"`
 }
+
+// Exit codes of an executor that the control plane tells apart (1 is any
+// other error, 2 a usage error).
+const (
+	// ExitUndelivered: the shard ran, but snapshots were still in its spool
+	// when it gave up delivering them. They are kept on disk for the
+	// platform to collect.
+	ExitUndelivered = 4
+	// ExitControlLost: the dead-man switch stopped the shard (see
+	// ShardSpec.ControlGrace); what it measured is kept as above.
+	ExitControlLost = 5
+)
