@@ -148,7 +148,7 @@ func NewHTTPSink(cfg HTTPSinkConfig, key ShardKey, logger *slog.Logger, reg prom
 	if cfg.URL == "" || cfg.SpoolDir == "" {
 		return nil, fmt.Errorf("http sink: URL and SpoolDir are required")
 	}
-	dir := filepath.Join(cfg.SpoolDir, pathSafe(key.RunID), strconv.Itoa(key.Shard), strconv.Itoa(key.Attempt))
+	dir := SpoolDir(cfg.SpoolDir, key)
 	sp, err := openSpool(dir, cfg.MaxSpoolBytes)
 	if err != nil {
 		return nil, fmt.Errorf("http sink: %w", err)
@@ -169,6 +169,12 @@ func NewHTTPSink(cfg HTTPSinkConfig, key ShardKey, logger *slog.Logger, reg prom
 	metrics.spooled.Set(float64(sp.bytes))
 	go h.run(ctx)
 	return h, nil
+}
+
+// SpoolDir is where a shard attempt's spool lives under root: what a
+// backend reads to collect the snapshots an exited executor left there.
+func SpoolDir(root string, key ShardKey) string {
+	return filepath.Join(root, pathSafe(key.RunID), strconv.Itoa(key.Shard), strconv.Itoa(key.Attempt))
 }
 
 // pathSafe keeps run IDs from escaping the spool directory.

@@ -76,6 +76,43 @@ func openSpool(dir string, maxBytes int64) (*spool, error) {
 	return s, nil
 }
 
+// ReadSpool returns the snapshots (JSON, oldest first) that an executor
+// left in the spool dir and nobody acknowledged: what the platform collects
+// from an executor that exited before it could deliver them. A missing dir
+// holds nothing.
+func ReadSpool(dir string) ([][]byte, error) {
+	names, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var seqs []uint64
+	for _, e := range names {
+		name := e.Name()
+		if !strings.HasSuffix(name, spoolExt) {
+			continue
+		}
+		if seq, err := strconv.ParseUint(strings.TrimSuffix(name, spoolExt), 10, 64); err == nil {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	out := make([][]byte, 0, len(seqs))
+	for _, seq := range seqs {
+		data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%020d%s", seq, spoolExt)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // acknowledged meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		out = append(out, data)
+	}
+	return out, nil
+}
+
 func cmpUint(a, b uint64) int {
 	switch {
 	case a < b:

@@ -48,6 +48,12 @@ type StatusList struct {
 	Executors []backend.Status `json:"executors"`
 }
 
+// SpoolList is the body of GET ExecutorPath/spool: the snapshots an exited
+// executor left undelivered.
+type SpoolList struct {
+	Snapshots []json.RawMessage `json:"snapshots"`
+}
+
 const maxSpecBytes = 4 << 20
 
 // Routes registers the job API on mux.
@@ -98,6 +104,15 @@ func Routes(mux *http.ServeMux, api API) {
 		defer func() { _ = logs.Close() }()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.Copy(w, logs)
+	})
+	mux.HandleFunc("GET "+exec+"/spool", func(w http.ResponseWriter, r *http.Request) {
+		if loc, id, ok := executorOf(w, r); ok {
+			snaps, err := api.Spooled(r.Context(), loc, id)
+			if snaps == nil {
+				snaps = []json.RawMessage{}
+			}
+			reply(w, SpoolList{Snapshots: snaps}, err)
+		}
 	})
 	mux.HandleFunc("GET /v1/jobs/{location}/runs/{run}", func(w http.ResponseWriter, r *http.Request) {
 		list, err := api.List(r.Context(), locationOf(r), r.PathValue("run"))

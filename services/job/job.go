@@ -6,6 +6,7 @@ package job
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ type API interface {
 	Stop(ctx context.Context, location string, id backend.ShardID) error
 	Logs(ctx context.Context, location string, id backend.ShardID) (io.ReadCloser, error)
 	Remove(ctx context.Context, location string, id backend.ShardID) error
+	// Spooled returns the snapshots an exited executor left undelivered
+	// (backend.Spooler); none where the backend cannot read them.
+	Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error)
 }
 
 // LocationInfo names a location and the kind of backend it uses.
@@ -155,6 +159,19 @@ func (s *Service) Remove(ctx context.Context, location string, id backend.ShardI
 		return err
 	}
 	return b.Remove(ctx, id)
+}
+
+// Spooled implements API.
+func (s *Service) Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error) {
+	b, err := s.backend(location)
+	if err != nil {
+		return nil, err
+	}
+	sp, ok := b.(backend.Spooler)
+	if !ok {
+		return nil, nil
+	}
+	return sp.Spooled(ctx, id)
 }
 
 // BackendName is the kind of backend a location uses ("" if unknown).

@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/reporting/report"
 )
 
@@ -23,6 +24,10 @@ type API interface {
 	// notifications. It is idempotent: a second call returns the stored
 	// verdict.
 	Finish(ctx context.Context, runID string) (Verdict, error)
+	// Collect merges snapshots that executors measured but never
+	// delivered, read from their spools by the worker once they exited.
+	// Like the ingest, it is idempotent by (shard, attempt, seq).
+	Collect(ctx context.Context, runID string, snaps []wire.Snapshot) error
 }
 
 // Verdict is a run's outcome, as its report says.

@@ -10,6 +10,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting/analysis"
+	"github.com/loadfleet/loadfleet/services/reporting/completeness"
 	"github.com/loadfleet/loadfleet/services/reporting/criteria"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
 	"github.com/loadfleet/loadfleet/services/reporting/report"
@@ -59,18 +60,41 @@ func (s *Service) buildReport(ctx context.Context, run store.Run, lr *liveRun) (
 	doc.Criteria = criteriaOf(results)
 	doc.Analysis = analysis.Analyze(p, agg.Origin(), points, analysis.Options{StepLatency: stepLatency(agg)})
 	doc.Series = seriesOf(points, execs)
-	doc.Verdict, doc.VerdictReason = verdict(run, total, results)
+	whole := completeness.Judge(completeness.Input{Shards: shardsOf(run), Coverage: agg.Coverage(),
+		Planned: total.ScheduledArrivals, Started: total.Arrivals.Started, Dropped: total.Arrivals.Dropped,
+		Tolerance: s.cfg.MissingTolerance})
+	doc.Completeness = &report.Completeness{Complete: whole.Complete, MissingArrivals: whole.MissingArrivals,
+		Tolerance: whole.Tolerance, Problems: whole.Problems, Notes: whole.Notes}
+	doc.Verdict, doc.VerdictReason = verdict(run, total, results, whole)
 	return doc, nil
 }
 
-// verdict judges the run: a user's abort wins, then the criteria; a run
-// that measured nothing although arrivals were due errored.
-func verdict(run store.Run, total merge.Summary, results []criteria.Result) (report.Verdict, string) {
+// shardsOf is what completeness needs of the run's shards.
+func shardsOf(run store.Run) []completeness.Shard {
+	out := make([]completeness.Shard, len(run.Shards))
+	for i, sh := range run.Shards {
+		out[i] = completeness.Shard{Index: sh.Index, Attempt: sh.Attempt}
+		if e, ok := sh.ExitOf(sh.Attempt); ok {
+			out[i].Exit = &completeness.Exit{Attempt: e.Attempt, Code: e.Code, Detail: e.Detail, CollectError: e.CollectError}
+		}
+	}
+	return out
+}
+
+// verdict judges the run: a user's abort wins; then a run stopped by an
+// abortOnFail criterion failed, on the data it had; then a run whose data
+// does not account for it (a shard's snapshots missing, arrivals missing
+// past the tolerance) errored, never passed; then the criteria.
+func verdict(run store.Run, total merge.Summary, results []criteria.Result, whole completeness.Result) (report.Verdict, string) {
 	if run.AbortWanted {
 		return report.Aborted, run.Reason
 	}
 	if total.Count == 0 && total.ScheduledArrivals > 0 {
 		return report.Errored, "no measurement arrived from the executors"
+	}
+	stoppedByCriterion := strings.HasPrefix(run.Reason, "abortOnFail")
+	if !whole.Complete && !stoppedByCriterion {
+		return report.Errored, whole.Summary()
 	}
 	var failed []string
 	for _, r := range results {
@@ -78,14 +102,25 @@ func verdict(run store.Run, total merge.Summary, results []criteria.Result) (rep
 			failed = append(failed, r.Detail)
 		}
 	}
+	partial := ""
+	if len(whole.Notes) > 0 {
+		partial = "judged on partial data: " + strings.Join(whole.Notes, "; ")
+	}
 	if len(failed) > 0 {
 		reason := strings.Join(failed, "; ")
-		if strings.HasPrefix(run.Reason, "abortOnFail") {
+		if stoppedByCriterion {
 			reason = run.Reason
 		}
-		return report.Failed, reason
+		return report.Failed, joinReasons(reason, partial)
 	}
-	return report.Passed, ""
+	return report.Passed, partial
+}
+
+func joinReasons(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
 }
 
 func toolOf(p *plan.Plan) string {

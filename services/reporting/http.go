@@ -25,6 +25,9 @@ const (
 	// ProgressPath and FinishPath take a run ID; SeriesPath too.
 	ProgressPath = "/v1/reporting/runs/{id}/progress"
 	FinishPath   = "/v1/reporting/runs/{id}/finish"
+	// CollectPath takes what executors left in their spools (Collect), in
+	// batches of at most 100, as the ingest does.
+	CollectPath = "/v1/reporting/runs/{id}/collect"
 	SeriesPath   = "/v1/runs/{id}/series"
 )
 
@@ -35,6 +38,11 @@ const (
 	maxBody     = 8 << 20
 	maxInflated = 64 << 20
 )
+
+// CollectBody is the answer of CollectPath.
+type CollectBody struct {
+	Collected int `json:"collected"`
+}
 
 // VerdictBody is the answer of FinishPath.
 type VerdictBody struct {
@@ -48,6 +56,14 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+FinishPath, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.Finish(r.Context(), r.PathValue("id"))
 		reply(w, VerdictBody{Verdict: v}, err)
+	})
+	mux.HandleFunc("POST "+CollectPath, func(w http.ResponseWriter, r *http.Request) {
+		snaps, status, err := decodeBatch(r, w)
+		if err != nil {
+			httpserver.WriteError(w, status, err.Error())
+			return
+		}
+		reply(w, CollectBody{Collected: len(snaps)}, s.Collect(r.Context(), r.PathValue("id"), snaps))
 	})
 	mux.HandleFunc("GET "+SeriesPath, s.serveSeries)
 	mux.HandleFunc("GET "+ReportHTMLPath, s.serveReportHTML)

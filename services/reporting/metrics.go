@@ -6,6 +6,7 @@ type metrics struct {
 	snapshots *prometheus.CounterVec
 	late      prometheus.Counter
 	reports   *prometheus.CounterVec
+	collected prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -19,9 +20,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loadfleet_reporting_reports_total", Help: "Reports written, by verdict.",
 		}, []string{"verdict"}),
+		collected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "loadfleet_reporting_snapshots_collected_total", Help: "Snapshots collected from the spools of executors that could not deliver them.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.snapshots, m.late, m.reports)
+		reg.MustRegister(m.snapshots, m.late, m.reports, m.collected)
 	}
 	return m
 }

@@ -40,6 +40,10 @@ type Config struct {
 	// Watch is the minimum sample before an abortOnFail criterion without
 	// a window may stop a run.
 	Watch criteria.WatchConfig
+	// MissingTolerance is the share of a run's planned arrivals that may
+	// be missing from its data for it still to be judged on its criteria
+	// (completeness.DefaultTolerance when zero).
+	MissingTolerance float64
 }
 
 // Service is the reporting service in process.
@@ -341,6 +345,29 @@ func (s *Service) Finish(ctx context.Context, runID string) (Verdict, error) {
 	s.metrics.reports.WithLabelValues(string(doc.Verdict)).Inc()
 	s.logger.Info("run reported", "run", runID, "verdict", doc.Verdict, "requests", doc.Total.Count)
 	return doc.Verdict, nil
+}
+
+// Collect implements API.
+func (s *Service) Collect(ctx context.Context, runID string, snaps []wire.Snapshot) error {
+	run, err := s.store.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, snap := range snaps {
+		if snap.RunID != run.ID || snap.Shard < 0 || snap.Shard >= len(run.Shards) || snap.Attempt > run.Shards[snap.Shard].Attempt {
+			return fmt.Errorf("%w: snapshot %d of run %s shard %d attempt %d does not belong to run %s",
+				ErrInvalidSnapshot, snap.Seq, snap.RunID, snap.Shard, snap.Attempt, run.ID)
+		}
+	}
+	acked, err := s.ingest(ctx, run, snaps)
+	if err != nil {
+		return err
+	}
+	if len(acked) != len(snaps) {
+		return fmt.Errorf("%w: %d of %d collected snapshots stored", ErrInvalidSnapshot, len(acked), len(snaps))
+	}
+	s.metrics.collected.Add(float64(len(snaps)))
+	return nil
 }
 
 // notify queues the run's notifications: its team's defaults plus the

@@ -185,15 +185,23 @@ func (w *Worker) checkShards(ctx context.Context, run store.Run, end time.Time) 
 			w.logger.Warn("executor status", "run", run.ID, "shard", sh.Index, "err", err)
 			continue
 		}
-		switch {
-		case st.Phase == backend.Exited && st.ExitCode == 0:
+		if st.Phase != backend.Exited && st.Phase != backend.Missing {
+			continue
+		}
+		// First what it left undelivered, before a restart or the end of
+		// the run removes it.
+		var settled bool
+		run, settled, err = w.settle(ctx, run, sh, st, w.now().After(end.Add(w.cfg.Overrun)))
+		if err != nil {
+			return run, err
+		}
+		if !settled {
+			continue
+		}
+		if st.Phase == backend.Exited && st.ExitCode == 0 || w.now().After(end) {
 			run, err = w.markDone(ctx, run, sh.Index)
-		case st.Phase == backend.Exited || st.Phase == backend.Missing:
-			if w.now().After(end) {
-				run, err = w.markDone(ctx, run, sh.Index)
-				break
-			}
-			run, err = w.restart(ctx, run, sh, st)
+		} else {
+			run, err = w.restart(ctx, run, run.Shards[sh.Index], st)
 		}
 		if err != nil {
 			return run, err
@@ -279,7 +287,37 @@ func (w *Worker) stop(ctx context.Context, run store.Run) (store.Run, error) {
 			return run, err
 		}
 	}
+	run, err := w.settleAll(ctx, run)
+	if err != nil {
+		return run, err
+	}
 	return w.move(ctx, run, store.Reporting, run.Reason)
+}
+
+// settleAll settles every shard whose executor has ended, before the run is
+// reported, retrying a collection that fails for a few polls.
+func (w *Worker) settleAll(ctx context.Context, run store.Run) (store.Run, error) {
+	const tries = 3
+	for try := 1; ; try++ {
+		pending := false
+		for _, sh := range run.Shards {
+			st, err := w.jobs.Status(ctx, sh.Location, shardID(run, sh))
+			if err != nil || st.Phase == backend.Running || st.Phase == backend.Pending {
+				continue // still running: its missing final snapshot will say so
+			}
+			var settled bool
+			if run, settled, err = w.settle(ctx, run, run.Shards[sh.Index], st, try == tries); err != nil {
+				return run, err
+			}
+			pending = pending || !settled
+		}
+		if !pending || try == tries {
+			return run, nil
+		}
+		if err := sleep(ctx, w.cfg.PollInterval); err != nil {
+			return run, err
+		}
+	}
 }
 
 // stopAll asks every unfinished shard's executor to stop, all at once.

@@ -4,6 +4,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 
@@ -74,4 +75,16 @@ type Backend interface {
 	// Remove deletes what the executor left (container, log files) once it
 	// has exited; the run's end calls it for every shard.
 	Remove(ctx context.Context, id ShardID) error
+}
+
+// Spooler is a backend that can read what an executor left in its spool:
+// the snapshots it measured but did not deliver before it exited (the
+// ingest was down longer than its flush window, or its dead-man switch
+// stopped it). The worker hands them to reporting, so that a control-plane
+// outage loses nothing an executor kept. Backends that cannot read their
+// executors' disks do not implement it.
+type Spooler interface {
+	// Spooled returns the undelivered snapshots (JSON documents, oldest
+	// first) of an executor that exited; none when it left nothing.
+	Spooled(ctx context.Context, id ShardID) ([]json.RawMessage, error)
 }

@@ -82,6 +82,21 @@ func (c *Client) Logs(ctx context.Context, location string, id backend.ShardID) 
 	return resp.Body, nil
 }
 
+// Spooled implements job.API.
+func (c *Client) Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error) {
+	resp, err := c.send(ctx, http.MethodGet, job.ExecutorPath(location, id)+"/spool", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	// A spool may hold far more than other answers (its bound is 256 MiB).
+	var list job.SpoolList
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<30)).Decode(&list); err != nil {
+		return nil, fmt.Errorf("%w: spool of %s: %w", ErrUnexpected, job.ExecutorPath(location, id), err)
+	}
+	return list.Snapshots, nil
+}
+
 func (c *Client) json(ctx context.Context, method, path string, in, out any) error {
 	resp, err := c.send(ctx, method, path, in)
 	if err != nil {

@@ -141,6 +141,33 @@ type Shard struct {
 	Done        bool          `json:"done" bson:"done"`
 	Tool        string        `json:"tool,omitempty" bson:"tool,omitempty"`
 	ToolVersion string        `json:"toolVersion,omitempty" bson:"toolVersion,omitempty"`
+	// Exits say how each attempt's executor ended, and what the worker
+	// collected from its spool.
+	Exits []Exit `json:"exits,omitempty" bson:"exits,omitempty"`
+}
+
+// Exit is how one attempt's executor ended.
+type Exit struct {
+	Attempt int       `json:"attempt" bson:"attempt"`
+	At      time.Time `json:"at" bson:"at"`
+	// Code is the exit code, -1 when unknown (it ended unwatched), and
+	// Detail the backend's words (or "missing" for a vanished executor).
+	Code   int    `json:"code" bson:"code"`
+	Detail string `json:"detail,omitempty" bson:"detail,omitempty"`
+	// Collected counts the undelivered snapshots read from its spool and
+	// merged; CollectError says why that failed, if it did.
+	Collected    int    `json:"collected,omitempty" bson:"collected,omitempty"`
+	CollectError string `json:"collectError,omitempty" bson:"collectError,omitempty"`
+}
+
+// ExitOf returns the recorded exit of an attempt.
+func (s Shard) ExitOf(attempt int) (Exit, bool) {
+	for _, e := range s.Exits {
+		if e.Attempt == attempt {
+			return e, true
+		}
+	}
+	return Exit{}, false
 }
 
 // Interval is a span of wall-clock time; End is nil while it lasts.

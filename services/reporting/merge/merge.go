@@ -222,6 +222,9 @@ func (a *Aggregator) merge(key shardKey, d *decoded) {
 		a.seqs[key] = seqs
 	}
 	seqs.insert(d.snap.Seq, d.k)
+	if d.snap.Final {
+		seqs.final, seqs.stopReason = d.snap.Seq, d.snap.StopReason
+	}
 	if d.k < a.next {
 		a.late++
 		a.logger.Debug("late snapshot", "shard", key.shard, "attempt", key.attempt, "seq", d.snap.Seq, "second", a.label(d.k))

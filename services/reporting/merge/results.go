@@ -251,3 +251,45 @@ func (a *Aggregator) origin() time.Time { return a.start.Round(time.Second).UTC(
 func (a *Aggregator) label(k int64) time.Time {
 	return a.origin().Add(time.Duration(k) * time.Second)
 }
+
+// Coverage is what arrived of one shard attempt's snapshot sequence: the
+// evidence a verdict needs that nothing it judges on is missing.
+type Coverage struct {
+	Shard, Attempt int
+	// Received snapshots; 1..Contiguous all arrived; MaxSeq is the highest.
+	Received, Contiguous, MaxSeq uint64
+	// FinalSeq is the final snapshot's number, 0 when it never came.
+	FinalSeq uint64
+	// StopReason is the final snapshot's (wire.Snapshot.StopReason).
+	StopReason string
+	// LastSecond is the run second of the latest snapshot in sequence
+	// (that of Contiguous), -1 when snapshot 1 never came.
+	LastSecond int64
+	// Gaps are missing numbers below MaxSeq.
+	Gaps []SeqGap
+}
+
+// Coverage lists every shard attempt that sent anything, by shard then
+// attempt.
+func (a *Aggregator) Coverage() []Coverage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	keys := slices.SortedFunc(maps.Keys(a.seqs), func(x, y shardKey) int {
+		if x.shard != y.shard {
+			return x.shard - y.shard
+		}
+		return x.attempt - y.attempt
+	})
+	out := make([]Coverage, 0, len(keys))
+	for _, k := range keys {
+		s := a.seqs[k]
+		c := Coverage{Shard: k.shard, Attempt: k.attempt, Received: s.upTo + uint64(len(s.above)),
+			Contiguous: s.upTo, MaxSeq: s.max, FinalSeq: s.final, StopReason: s.stopReason,
+			LastSecond: -1, Gaps: s.gaps()}
+		if s.upTo > 0 {
+			c.LastSecond = s.upToK
+		}
+		out = append(out, c)
+	}
+	return out
+}

@@ -81,7 +81,25 @@ type Document struct {
 	Analysis  analysis.Result    `json:"analysis"`
 	Executors []Executor         `json:"executors"`
 	Degraded  []DegradedInterval `json:"degraded,omitempty"`
-	Series    Series             `json:"series"`
+	// Completeness says whether the data accounts for the whole run; a
+	// run whose data does not is never judged on its criteria.
+	Completeness *Completeness `json:"completeness,omitempty"`
+	Series       Series        `json:"series"`
+}
+
+// Completeness is the check that the merged data accounts for the run:
+// every shard's snapshots through its final one, and the planned arrivals
+// within a tolerance.
+type Completeness struct {
+	Complete bool `json:"complete"`
+	// MissingArrivals were planned and neither started nor dropped by any
+	// executor; Tolerance is the share of the plan that may be missing.
+	MissingArrivals int64   `json:"missingArrivals"`
+	Tolerance       float64 `json:"tolerance"`
+	// Problems are what is missing; Notes what is missing within the
+	// tolerance (the verdict then says it judged on partial data).
+	Problems []string `json:"problems,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 // Source is where the run's scripts came from.

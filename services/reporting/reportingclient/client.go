@@ -3,6 +3,7 @@
 package reportingclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting"
@@ -48,10 +50,42 @@ func (c *Client) Finish(ctx context.Context, runID string) (reporting.Verdict, e
 	return v.Verdict, c.do(ctx, http.MethodPost, strings.Replace(reporting.FinishPath, "{id}", url.PathEscape(runID), 1), &v)
 }
 
+// collectBatch is the most snapshots the collect route takes at once.
+const collectBatch = 100
+
+// Collect implements reporting.API, in batches the route accepts.
+func (c *Client) Collect(ctx context.Context, runID string, snaps []wire.Snapshot) error {
+	path := strings.Replace(reporting.CollectPath, "{id}", url.PathEscape(runID), 1)
+	for len(snaps) > 0 {
+		n := min(len(snaps), collectBatch)
+		body, err := json.Marshal(snaps[:n])
+		if err != nil {
+			return fmt.Errorf("encode the collected snapshots: %w", err)
+		}
+		var out reporting.CollectBody
+		if err := c.doBody(ctx, http.MethodPost, path, body, &out); err != nil {
+			return err
+		}
+		snaps = snaps[n:]
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	return c.doBody(ctx, method, path, nil, out)
+}
+
+func (c *Client) doBody(ctx context.Context, method, path string, in []byte, out any) error {
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

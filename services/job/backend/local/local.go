@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loadfleet/loadfleet/executors/runtime"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
@@ -85,13 +86,33 @@ func New(cfg Config, logger *slog.Logger) *Backend {
 // Name implements backend.Backend.
 func (b *Backend) Name() string { return "local" }
 
-// files are the paths of one executor's files.
-type files struct{ spec, log, pid, exit string }
+// files are the paths of one executor's files; spool is its spool root
+// (the executor's --spool).
+type files struct{ spec, log, pid, exit, spool string }
 
 func (b *Backend) files(id backend.ShardID) files {
 	// PathEscape keeps a run ID with slashes or dots inside one file name.
 	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s.%d.%d", url.PathEscape(id.RunID), id.Shard, id.Attempt))
-	return files{spec: base + ".spec.json", log: base + ".log", pid: base + ".pid", exit: base + ".exit"}
+	return files{spec: base + ".spec.json", log: base + ".log", pid: base + ".pid", exit: base + ".exit",
+		spool: filepath.Join(b.cfg.Dir, "spool")}
+}
+
+// Spooled implements backend.Spooler: the snapshots an exited executor
+// left in its spool, read from this machine's disk.
+func (b *Backend) Spooled(_ context.Context, id backend.ShardID) ([]json.RawMessage, error) {
+	if st := b.status(id); st.Phase == backend.Running {
+		return nil, fmt.Errorf("local: %w", ErrRunning)
+	}
+	docs, err := runtime.ReadSpool(runtime.SpoolDir(b.files(id).spool,
+		runtime.ShardKey{RunID: id.RunID, Shard: id.Shard, Attempt: id.Attempt}))
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	out := make([]json.RawMessage, len(docs))
+	for i, d := range docs {
+		out[i] = d
+	}
+	return out, nil
 }
 
 // pidRecord is a pid file: enough to recognise the process again (pids
@@ -147,7 +168,7 @@ func (b *Backend) spawn(id backend.ShardID, f files) (*child, error) {
 	// of the job service, which then has no pipe to read from.
 	defer logFile.Close()
 	args := append(append([]string{}, b.cfg.Command[1:]...),
-		"agent", "--spec", f.spec, "--spool", filepath.Join(b.cfg.Dir, "spool"))
+		"agent", "--spec", f.spec, "--spool", f.spool)
 	cmd := exec.Command(b.cfg.Command[0], args...)
 	cmd.Dir = b.cfg.Dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -416,4 +437,7 @@ func readJSONFile(path string, v any) error {
 	return json.Unmarshal(data, v)
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Spooler = (*Backend)(nil)
+)
