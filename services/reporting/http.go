@@ -28,7 +28,7 @@ const (
 	// CollectPath takes what executors left in their spools (Collect), in
 	// batches of at most 100, as the ingest does.
 	CollectPath = "/v1/reporting/runs/{id}/collect"
-	SeriesPath   = "/v1/runs/{id}/series"
+	SeriesPath  = "/v1/runs/{id}/series"
 )
 
 // Limits of an ingest request: at most maxBatch snapshots, maxBody bytes
