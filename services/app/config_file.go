@@ -79,6 +79,9 @@ type WorkerConfig struct {
 	ReadyTimeout time.Duration `yaml:"readyTimeout"`
 	StartDelay   time.Duration `yaml:"startDelay"`
 	MaxRestarts  int           `yaml:"maxRestarts"`
+	// ControlGrace is the executors' dead-man switch: how long they load
+	// without hearing from the control plane (default 60 s; negative: off).
+	ControlGrace time.Duration `yaml:"controlGrace"`
 }
 
 // fileConfig is the --config file: YAML (or JSON, which YAML reads), every

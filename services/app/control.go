@@ -113,6 +113,7 @@ func (a *App) initWorker() error {
 	if wc.MaxRestarts > 0 {
 		cfg.MaxRestarts = wc.MaxRestarts
 	}
+	cfg.ControlGrace = wc.ControlGrace
 	w := worker.New(cfg, a.control.store, jobs, rep, a.logger.With("component", "worker"), a.registry)
 	w.ControlRoutes(a.mux.ServeMux)
 	a.control.worker = w

@@ -42,7 +42,13 @@ func freeAddr(t *testing.T) string {
 // waits until it is ready.
 func serve(t *testing.T, target, config string, dataDir string) *process {
 	t.Helper()
-	addr := freeAddr(t)
+	return serveAt(t, freeAddr(t), target, config, dataDir)
+}
+
+// serveAt is serve on a given address: a target started again where its
+// executors expect it.
+func serveAt(t *testing.T, addr, target, config string, dataDir string) *process {
+	t.Helper()
 	cfgFile := filepath.Join(t.TempDir(), target+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

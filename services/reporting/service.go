@@ -251,6 +251,9 @@ func (s *Service) tick(ctx context.Context, now time.Time) {
 			s.logger.Error("writing series", "run", id, "err", err)
 		}
 		res, failed := lr.watcher.Check()
+		if failed {
+			res.Detail += partialNote(lr.agg, batch)
+		}
 		s.mu.Lock()
 		if p, ok := lastTotal(batch.Points); ok {
 			lr.last = p
@@ -261,6 +264,20 @@ func (s *Service) tick(ctx context.Context, now time.Time) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// partialNote says when a live judgement saw only some shards' data for
+// the latest second it merged (the others' were late, or lost).
+func partialNote(agg *merge.Aggregator, batch series.Batch) string {
+	last, ok := lastTotal(batch.Points)
+	if !ok {
+		return ""
+	}
+	behind := agg.Behind(agg.Second(last.Time))
+	if len(behind) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (judged on partial data: shard(s) %v had sent nothing for %s)", behind, last.Time.Format(time.TimeOnly))
 }
 
 func lastTotal(points []series.Point) (series.Point, bool) {

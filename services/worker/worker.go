@@ -52,6 +52,9 @@ type Config struct {
 	// HeartbeatTimeout is how long a running executor may send no
 	// snapshot before the run is recorded as degraded.
 	HeartbeatTimeout time.Duration
+	// ControlGrace is the executors' dead-man switch (wire.ShardSpec's):
+	// zero is wire.DefaultControlGrace, negative turns it off.
+	ControlGrace time.Duration
 }
 
 // DefaultConfig returns the defaults; ID and the URLs are the caller's.
@@ -267,7 +270,7 @@ func parsePlan(run store.Run) (*plan.Plan, error) {
 func (w *Worker) specFor(run store.Run, p *plan.Plan, sh store.Shard) wire.ShardSpec {
 	return wire.ShardSpec{RunID: run.ID, Shard: sh.Index, Shards: len(run.Shards), Seed: run.Seed, Plan: *p,
 		StartAt: run.StartAt, ResumeAt: sh.ResumeAt, Attempt: sh.Attempt, Token: sh.Token,
-		ControlURL: w.cfg.ControlURL, IngestURL: w.cfg.IngestURL, Location: sh.Location}
+		ControlURL: w.cfg.ControlURL, IngestURL: w.cfg.IngestURL, Location: sh.Location, ControlGrace: w.cfg.ControlGrace}
 }
 
 func shardID(run store.Run, sh store.Shard) backend.ShardID {

@@ -77,9 +77,17 @@ func Judge(in Input) Result {
 		tol = DefaultTolerance
 	}
 	r := Result{Tolerance: tol}
+	current := map[int]int{}
+	for _, sh := range in.Shards {
+		current[sh.Index] = sh.Attempt
+	}
 	byKey := map[[2]int]merge.Coverage{}
 	for _, c := range in.Coverage {
 		byKey[[2]int{c.Shard, c.Attempt}] = c
+		if c.StopReason == wire.StopDeadMan && c.Attempt < current[c.Shard] {
+			r.Notes = append(r.Notes, fmt.Sprintf("shard %d (attempt %d): its dead-man switch stopped the load %s, until attempt %d replaced it",
+				c.Shard, c.Attempt, secondsAfter(c.LastSecond), c.Attempt+1))
+		}
 		for _, g := range c.Gaps {
 			r.Problems = append(r.Problems, fmt.Sprintf("shard %d (attempt %d): snapshots %s never arrived (%s)",
 				c.Shard, c.Attempt, seqRange(g.From, g.To), secondsBetween(g.AfterSecond, g.BeforeSecond)))
@@ -135,7 +143,11 @@ func (r Result) Summary() string {
 	if r.Complete {
 		return ""
 	}
-	return "incomplete data, no verdict on the criteria: " + strings.Join(r.Problems, "; ")
+	s := "incomplete data, no verdict on the criteria: " + strings.Join(r.Problems, "; ")
+	if len(r.Notes) > 0 {
+		s += "; also: " + strings.Join(r.Notes, "; ")
+	}
+	return s
 }
 
 func seqRange(from, to uint64) string {

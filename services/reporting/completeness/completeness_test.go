@@ -49,6 +49,11 @@ func TestJudge(t *testing.T) {
 			in: Input{Shards: []Shard{{Index: 0, Exit: &Exit{Code: wire.ExitControlLost}}}, Coverage: []merge.Coverage{
 				{Shard: 0, Received: 9, Contiguous: 9, MaxSeq: 9, FinalSeq: 9, LastSecond: 8, StopReason: wire.StopDeadMan}}},
 			mention: []string{"dead-man switch stopped the load from second 9 of the run on"}},
+		{why: "a replaced attempt that its dead-man switch stopped is marked, the arrivals it missed decide",
+			in: Input{Shards: []Shard{{Index: 0, Attempt: 1}}, Planned: 600, Started: 400, Coverage: []merge.Coverage{
+				{Shard: 0, Received: 9, Contiguous: 9, MaxSeq: 9, FinalSeq: 9, LastSecond: 8, StopReason: wire.StopDeadMan}, whole(0, 1, 12)}},
+			mention: []string{"shard 0 (attempt 0): its dead-man switch stopped the load from second 9 of the run on, until attempt 1 replaced it",
+				"200 (33.33%) missing, more than the 2.00% tolerated"}},
 		{why: "an executor that failed (tool error) cannot vouch for its data",
 			in:      Input{Shards: []Shard{{Index: 0, Exit: &Exit{Code: 1, Detail: "exit status 1"}}}, Coverage: []merge.Coverage{whole(0, 0, 5)}},
 			mention: []string{"exited with code 1"}},

@@ -30,3 +30,24 @@ func TestSeqGaps(t *testing.T) {
 		}
 	}
 }
+
+func TestBehindNamesShardsWithoutDataForASecond(t *testing.T) {
+	a := New(Config{RunID: "r", Shards: 3}, nil)
+	a.seqs[shardKey{0, 0}] = &seqSet{upTo: 5, upToK: 4}
+	a.shards[0] = &shardState{}
+	a.seqs[shardKey{1, 1}] = &seqSet{upTo: 2, upToK: 1, final: 2}
+	a.shards[1] = &shardState{attempt: 1, finalSeq: 2}
+	// shard 2 sent nothing at all
+	for _, tc := range []struct {
+		k    int64
+		want []int
+	}{
+		{3, []int{2}},    // shard 0 reached second 4; shard 1 ended
+		{4, []int{2}},    // shard 0's latest is second 4 itself
+		{5, []int{0, 2}}, // shard 0 has not reported second 5 yet
+	} {
+		if got := a.Behind(tc.k); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Behind(%d) = %v, want %v", tc.k, got, tc.want)
+		}
+	}
+}

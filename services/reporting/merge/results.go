@@ -293,3 +293,35 @@ func (a *Aggregator) Coverage() []Coverage {
 	}
 	return out
 }
+
+// Behind lists the shards (of Config.Shards) whose data does not reach the
+// end of run second k yet: no snapshot of theirs ends past it, in sequence,
+// and they have not sent their final one. A judgement on the seconds up to
+// k is then one on partial data.
+func (a *Aggregator) Behind(k int64) []int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int
+	for i := range a.cfg.Shards {
+		st := a.shards[i]
+		if st == nil {
+			out = append(out, i)
+			continue
+		}
+		seqs := a.seqs[shardKey{i, st.attempt}]
+		if st.finalSeq != 0 && seqs.upTo >= st.finalSeq {
+			continue
+		}
+		if seqs.upTo == 0 || seqs.upToK < k {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Second is the run second a label (Origin()+k·1s) stands for.
+func (a *Aggregator) Second(label time.Time) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return floorSeconds(label.Sub(a.origin()))
+}

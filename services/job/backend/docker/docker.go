@@ -207,7 +207,8 @@ func (b *Backend) containerConfig(id backend.ShardID, spec wire.ShardSpec) (*con
 	stopTimeout := int(b.cfg.Grace / time.Second)
 	cfg := &container.Config{
 		Image: b.cfg.Image,
-		Cmd:   []string{"agent"},
+		// The spool at a known path, for Spooled to read back.
+		Cmd: []string{"agent", "--spool", SpoolRoot},
 		// The spec (and its token) goes in the environment: no file to
 		// copy to a remote host. Whoever may inspect containers on the
 		// host may read it.

@@ -2,6 +2,8 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,6 +74,7 @@ func TestDocker(t *testing.T) {
 		backendtest.Run(t, "docker", func(t *testing.T) backend.Backend { return newBackend(t) }, nil)
 	})
 	t.Run("Container", func(t *testing.T) { testContainer(t, newBackend(t), cfg) })
+	t.Run("Spool", func(t *testing.T) { testSpool(t, newBackend(t)) })
 	t.Run("SSH", func(t *testing.T) {
 		sshCfg := cfg
 		sshCfg.Host, sshCfg.SSHCommand = "ssh://tester@docker-host:2222", []string{os.Args[0]}
@@ -147,8 +150,64 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	if st.ExitCode != 0 || len(got) != 3 || !slices.ContainsFunc(got, fromFeeder) || slices.ContainsFunc(got, func(p string) bool { return !fromFeeder(p) }) {
 		t.Errorf("exit %+v, the target got %q; want 0 and 3 requests with rows of the mounted feeder", st, got)
 	}
+	if left, err := b.Spooled(ctx, id); err != nil || len(left) != 0 {
+		t.Errorf("Spooled after every snapshot was acknowledged = %d snapshots, %v; want none", len(left), err)
+	}
 	if err := b.Remove(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testSpool kills an executor whose ingest never answers: what it
+// measured is still in its container's spool, and Spooled reads it back
+// in sequence, for the worker to hand to reporting.
+func testSpool(t *testing.T, b *Backend) {
+	ctx := context.Background()
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	p, err := plan.Parse([]byte(fmt.Sprintf(`{"name": "spool", "target": {"baseUrl": %q},
+		"scenarios": [{"name": "s", "steps": [{"request": {"name": "r", "url": "/"}}]}],
+		"load": {"open": [{"constantUsersPerSec": {"rate": 5, "during": "30s"}}]}}`, target.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestURL := "http://" + closed.Addr().String()
+	_ = closed.Close() // nothing listens there: every delivery fails
+	id := backend.ShardID{RunID: fmt.Sprintf("spool-%d", time.Now().UnixNano()), Shard: 0}
+	spec := wire.ShardSpec{RunID: id.RunID, Shards: 1, Plan: *p, IngestURL: ingestURL, Token: "t"}
+	if err := b.Start(ctx, id, spec); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := b.Spooled(ctx, id); !errors.Is(err, ErrRunning) {
+		t.Errorf("Spooled of a running executor = %d, %v; want ErrRunning", len(left), err)
+	}
+	time.Sleep(4 * time.Second)
+	if err := b.cli.ContainerKill(ctx, ContainerName(id), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, b, id, 30*time.Second)
+	left, err := b.Spooled(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) < 2 {
+		t.Fatalf("%d snapshots read back from the spool, want those of the seconds it ran", len(left))
+	}
+	for i, doc := range left {
+		var snap wire.Snapshot
+		if err := json.Unmarshal(doc, &snap); err != nil || snap.RunID != id.RunID || snap.Seq != uint64(i+1) {
+			t.Fatalf("spooled snapshot %d: %v, run %q seq %d", i, err, snap.RunID, snap.Seq)
+		}
+	}
+	if err := b.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := b.Spooled(ctx, id); err != nil || len(left) != 0 {
+		t.Errorf("Spooled of a removed executor = %d, %v; want none", len(left), err)
 	}
 }
 

@@ -1,0 +1,92 @@
+package docker
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/loadfleet/loadfleet/executors/runtime"
+	"github.com/loadfleet/loadfleet/services/job/backend"
+)
+
+// SpoolRoot is where executors in containers keep their spools (their
+// --spool): read back from an exited container, which keeps its
+// filesystem until it is removed.
+const SpoolRoot = "/tmp/loadfleet-spool"
+
+// maxSpoolRead bounds what is read back from one container's spool: the
+// executor's own bound, with room for the tar headers.
+const maxSpoolRead = runtime.DefaultMaxSpoolBytes + 16<<20
+
+// Spooled implements backend.Spooler: the snapshots an exited executor left
+// in its container's spool, copied out of the container through the
+// daemon (so it works for remote hosts too).
+func (b *Backend) Spooled(ctx context.Context, id backend.ShardID) ([]json.RawMessage, error) {
+	st, err := b.Status(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch st.Phase {
+	case backend.Missing:
+		return nil, nil
+	case backend.Running, backend.Pending:
+		return nil, fmt.Errorf("docker: %w", ErrRunning)
+	}
+	dir := runtime.SpoolDir(SpoolRoot, runtime.ShardKey{RunID: id.RunID, Shard: id.Shard, Attempt: id.Attempt})
+	rc, _, err := b.cli.CopyFromContainer(ctx, ContainerName(id), dir)
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil // it never spooled anything
+	}
+	if err != nil {
+		return nil, b.wrap("copy the spool of "+ContainerName(id), err)
+	}
+	defer rc.Close()
+	return spooledFromTar(io.LimitReader(rc, maxSpoolRead))
+}
+
+// spooledFromTar picks the spooled snapshots (NNN.json, named by sequence
+// number with leading zeros) out of a tar of the spool directory, in
+// sequence order.
+func spooledFromTar(r io.Reader) ([]json.RawMessage, error) {
+	type entry struct {
+		name string
+		doc  json.RawMessage
+	}
+	var entries []entry
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("docker: read the spool archive: %w", err)
+		}
+		name := path.Base(h.Name)
+		if h.Typeflag != tar.TypeReg || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("docker: read %s from the spool archive: %w", name, err)
+		}
+		entries = append(entries, entry{name: name, doc: data})
+	}
+	// Fixed-width names: lexical order is sequence order.
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	out := make([]json.RawMessage, len(entries))
+	for i, e := range entries {
+		out[i] = e.doc
+	}
+	return out, nil
+}
+
+var _ backend.Spooler = (*Backend)(nil)
