@@ -154,4 +154,3 @@ func TestDeadManSwitchStopsTheLoadWhileTheControlPlaneIsGone(t *testing.T) {
 	}
 	t.Logf("verdict: %s", doc.VerdictReason)
 }
-
