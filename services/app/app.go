@@ -58,6 +58,7 @@ type Config struct {
 	// Locations are where executors run; default one "local" location.
 	Locations []LocationConfig
 	Worker    WorkerConfig
+	Reporting ReportingConfig
 	Notify    NotifyConfig
 	Auth      AuthConfig
 }

@@ -26,7 +26,7 @@ func (a *App) initReporting() error {
 	}
 	a.closers = append(a.closers, ss.Close)
 	logger := a.logger.With("component", "reporting")
-	svc := reporting.New(reporting.Config{}, a.control.store, ss, ss, nil, logger, a.registry)
+	svc := reporting.New(reporting.Config{MissingTolerance: a.cfg.Reporting.MissingTolerance}, a.control.store, ss, ss, nil, logger, a.registry)
 	senders, err := a.senders()
 	if err != nil {
 		return err
