@@ -45,6 +45,46 @@ func waitExecutorsGone(t *testing.T, data, runID string, shards int, timeout tim
 	}
 }
 
+// outage is an all-in-one server, in its own process, killed with -9 while
+// a run is under way, and started again on the same address and data.
+type outage struct {
+	addr, config, data string
+	runID              string
+	down               time.Time
+}
+
+// killMidRun starts the server with config (a worker section added to the
+// local location of executors with the flush window), starts plan, and
+// kills the server after it ran for the given time.
+func killMidRun(t *testing.T, worker, flushWindow, plan string, after time.Duration) *outage {
+	t.Helper()
+	o := &outage{addr: freeAddr(t), data: t.TempDir(), config: fmt.Sprintf(
+		"locations: [{name: local, backend: local, command: [%s]}]\nworker: %s\n", executorWithFlushWindow(t, flushWindow), worker)}
+	first := serveAt(t, o.addr, "all", o.config, o.data)
+	api := client(first.url)
+	run, err := api.StartRun(context.Background(), metadata.StartRequest{Plan: json.RawMessage(plan)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.runID = run.ID
+	waitForState(t, api, run.ID, 30*time.Second, store.Running)
+	time.Sleep(after)
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	o.down = time.Now()
+	return o
+}
+
+// restart starts the server again and waits for the run's verdict.
+func (o *outage) restart(t *testing.T) (store.Run, report.Document) {
+	t.Helper()
+	api := client(serveAt(t, o.addr, "all", o.config, o.data).url)
+	run := waitForState(t, api, o.runID, 90*time.Second, store.Passed, store.Failed, store.Errored)
+	return run, reportOf(t, api, run.ID)
+}
+
 // The issue's repro: the all-in-one server is killed with -9 five seconds
 // into a 20 s run and comes back only after the executors finished their
 // schedule and gave up delivering (their flush window, 3 s here). The
@@ -52,33 +92,13 @@ func waitExecutorsGone(t *testing.T, data, runID string, shards int, timeout tim
 // every arrival: never a verdict from the 15% that got through.
 func TestServerKilledPastTheFlushWindowLosesNothing(t *testing.T) {
 	srv, served := target(t)
-	data := t.TempDir()
-	config := fmt.Sprintf("locations: [{name: local, backend: local, command: [%s]}]\nworker: {leaseTTL: 2s, startDelay: 1s}\n",
-		executorWithFlushWindow(t, "3s"))
-	addr := freeAddr(t)
-	first := serveAt(t, addr, "all", config, data)
-	api := client(first.url)
-	run, err := api.StartRun(context.Background(), metadata.StartRequest{
-		Plan: json.RawMessage(constantPlan(srv.URL, 20, 20, 2, `{"metric": "errors.rate", "max": 0.01}`))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitForState(t, api, run.ID, 30*time.Second, store.Running)
-	time.Sleep(5 * time.Second)
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-first.done
-	down := time.Now()
+	o := killMidRun(t, "{leaseTTL: 2s, startDelay: 1s}", "3s",
+		constantPlan(srv.URL, 20, 20, 2, `{"metric": "errors.rate", "max": 0.01}`), 5*time.Second)
 	// The executors load on, then wait for the ingest for 3 s, then exit
 	// with their snapshots on disk.
-	waitExecutorsGone(t, data, run.ID, 2, 60*time.Second)
-	t.Logf("executors gone %v after the kill; %d requests served", time.Since(down).Round(time.Second), served.Load())
-
-	second := serveAt(t, addr, "all", config, data)
-	api = client(second.url)
-	run = waitForState(t, api, run.ID, 60*time.Second, store.Passed, store.Failed, store.Errored)
-	doc := reportOf(t, api, run.ID)
+	waitExecutorsGone(t, o.data, o.runID, 2, 60*time.Second)
+	t.Logf("executors gone %v after the kill; %d requests served", time.Since(o.down).Round(time.Second), served.Load())
+	run, doc := o.restart(t)
 	if run.State != store.Passed || doc.Verdict != report.Passed {
 		t.Fatalf("run %s (%s): want passed on the whole data; completeness %+v", run.State, doc.VerdictReason, doc.Completeness)
 	}
@@ -110,37 +130,16 @@ func TestServerKilledPastTheFlushWindowLosesNothing(t *testing.T) {
 // stopping is all in the report.
 func TestDeadManSwitchStopsTheLoadWhileTheControlPlaneIsGone(t *testing.T) {
 	srv, served := target(t)
-	data := t.TempDir()
-	config := fmt.Sprintf("locations: [{name: local, backend: local, command: [%s]}]\nworker: {leaseTTL: 2s, startDelay: 1s, controlGrace: 4s}\n",
-		executorWithFlushWindow(t, "2s"))
-	addr := freeAddr(t)
-	first := serveAt(t, addr, "all", config, data)
-	api := client(first.url)
-	run, err := api.StartRun(context.Background(), metadata.StartRequest{
-		Plan: json.RawMessage(constantPlan(srv.URL, 20, 30, 2, ""))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitForState(t, api, run.ID, 30*time.Second, store.Running)
-	time.Sleep(3 * time.Second)
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-first.done
-	down := time.Now()
-	time.Sleep(time.Until(down.Add(4*time.Second + 5*time.Second)))
+	o := killMidRun(t, "{leaseTTL: 2s, startDelay: 1s, controlGrace: 4s}", "2s", constantPlan(srv.URL, 20, 30, 2, ""), 3*time.Second)
+	time.Sleep(time.Until(o.down.Add(4*time.Second + 5*time.Second)))
 	stopped := served.Load()
 	time.Sleep(3 * time.Second)
 	if later := served.Load(); later != stopped {
 		t.Fatalf("the target served %d requests between 9 s and 12 s after the control plane died: the load did not stop", later-stopped)
 	}
-	waitExecutorsGone(t, data, run.ID, 2, 30*time.Second)
+	waitExecutorsGone(t, o.data, o.runID, 2, 30*time.Second)
 	t.Logf("load stopped: %d requests served by then", stopped)
-
-	second := serveAt(t, addr, "all", config, data)
-	api = client(second.url)
-	run = waitForState(t, api, run.ID, 90*time.Second, store.Passed, store.Failed, store.Errored)
-	doc := reportOf(t, api, run.ID)
+	run, doc := o.restart(t)
 	if run.State != store.Errored || doc.Verdict != report.Errored || doc.Completeness == nil || doc.Completeness.Complete {
 		t.Fatalf("run %s, report %s (%s): want errored on incomplete data", run.State, doc.Verdict, doc.VerdictReason)
 	}

@@ -63,8 +63,7 @@ func (s *Service) buildReport(ctx context.Context, run store.Run, lr *liveRun) (
 	whole := completeness.Judge(completeness.Input{Shards: shardsOf(run), Coverage: agg.Coverage(),
 		Planned: total.ScheduledArrivals, Started: total.Arrivals.Started, Dropped: total.Arrivals.Dropped,
 		Tolerance: s.cfg.MissingTolerance})
-	doc.Completeness = &report.Completeness{Complete: whole.Complete, MissingArrivals: whole.MissingArrivals,
-		Tolerance: whole.Tolerance, Problems: whole.Problems, Notes: whole.Notes}
+	doc.Completeness = &whole
 	doc.Verdict, doc.VerdictReason = verdict(run, total, results, whole)
 	return doc, nil
 }
@@ -94,7 +93,7 @@ func verdict(run store.Run, total merge.Summary, results []criteria.Result, whol
 	}
 	stoppedByCriterion := strings.HasPrefix(run.Reason, "abortOnFail")
 	if !whole.Complete && !stoppedByCriterion {
-		return report.Errored, whole.Summary()
+		return report.Errored, completeness.Summary(whole)
 	}
 	var failed []string
 	for _, r := range results {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
+	"github.com/loadfleet/loadfleet/services/reporting/report"
 )
 
 // DefaultTolerance is the share of planned arrivals that may be missing
@@ -53,18 +54,8 @@ type Input struct {
 	Tolerance float64
 }
 
-// Result is the judgement.
-type Result struct {
-	// Complete is false when the data cannot support a verdict.
-	Complete bool `json:"complete"`
-	// MissingArrivals are planned arrivals no executor accounted for.
-	MissingArrivals int64   `json:"missingArrivals"`
-	Tolerance       float64 `json:"tolerance"`
-	// Problems name what is missing (shards, sequence numbers, seconds);
-	// Notes what is missing within the tolerance.
-	Problems []string `json:"problems,omitempty"`
-	Notes    []string `json:"notes,omitempty"`
-}
+// Result is the judgement, as the report carries it.
+type Result = report.Completeness
 
 // Judge applies the rule: every shard's current attempt delivered its whole
 // sequence through its final snapshot, no attempt has holes in what it
@@ -138,8 +129,8 @@ func acceptedExit(code int) bool {
 	return code == 0 || code == wire.ExitUndelivered || code == -1 || code == wire.ExitControlLost
 }
 
-// Summary is the problems in one line, for a verdict reason.
-func (r Result) Summary() string {
+// Summary is the problems (and notes) in one line, for a verdict reason.
+func Summary(r Result) string {
 	if r.Complete {
 		return ""
 	}

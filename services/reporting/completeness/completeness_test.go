@@ -78,8 +78,8 @@ func TestJudge(t *testing.T) {
 				t.Errorf("%s: %q not in\n%s", tc.why, m, all)
 			}
 		}
-		if r.Complete != (r.Summary() == "") {
-			t.Errorf("%s: summary %q for complete=%v", tc.why, r.Summary(), r.Complete)
+		if r.Complete != (Summary(r) == "") {
+			t.Errorf("%s: summary %q for complete=%v", tc.why, Summary(r), r.Complete)
 		}
 	}
 }
