@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -184,5 +185,26 @@ func TestHTMLEscapesUserText(t *testing.T) {
 	}
 	if got := text(p.all(byID("commit"))[0]); got != "3f9a1c2b7d4e5f60718293a4b5c6d7e8f9012345" {
 		t.Fatalf("commit %q, want the full SHA in the metadata", got)
+	}
+}
+
+// A run judged incomplete lists what is missing, each problem and note a
+// line of its own, the problems marked as failures.
+func TestHTMLListsWhatTheDataIsMissing(t *testing.T) {
+	d := sampleDocument()
+	d.Completeness = &Completeness{Problems: []string{"shard 1 (attempt 0): no snapshot arrived"},
+		Notes: []string{"arrivals: 1 missing"}}
+	p := parse(t, render(t, HTML, d))
+	items := p.all(func(n *html.Node) bool { return n.Data == "li" && n.Parent != nil && n.Parent.Data == "ul" })
+	var got []string
+	for _, li := range items {
+		got = append(got, text(li))
+	}
+	if len(p.all(byID("completeness"))) != 1 || !slices.Contains(got, "shard 1 (attempt 0): no snapshot arrived") || !slices.Contains(got, "arrivals: 1 missing") {
+		t.Fatalf("completeness list %q", got)
+	}
+	d.Completeness = &Completeness{Complete: true}
+	if len(parse(t, render(t, HTML, d)).all(byID("completeness"))) != 0 {
+		t.Fatal("a complete run shows an empty completeness section")
 	}
 }
