@@ -32,6 +32,9 @@ var (
 	// ErrInvalid: the document is JSON but breaks the schema or a semantic
 	// rule; every problem has a JSON pointer.
 	ErrInvalid = errors.New("plan is invalid")
+	// ErrTooDeep: arrays and objects nest deeper than MaxDepth; its one
+	// problem has the JSON pointer and the line and column where.
+	ErrTooDeep = errors.New("plan nests too deeply")
 )
 
 // Parser parses and validates plans against the embedded schema. It is
@@ -74,10 +77,12 @@ func Parse(data []byte) (*Plan, error) {
 
 // Parse parses a plan document and validates it completely. A plan that
 // is rejected comes back as a *ValidationError listing every problem found
-// (its Kind is ErrTooLarge, ErrSyntax or ErrInvalid); a plan that is
+// (its Kind is ErrTooLarge, ErrTooDeep, ErrSyntax or ErrInvalid); a plan that is
 // accepted is safe to hand to the schedule package.
 //
-// The stages: size limit; JSON syntax (one problem with line and column);
+// The stages: size limit; nesting depth (a scan of the bytes that refuses
+// more than MaxDepth levels before anything is decoded, as every later stage
+// costs memory per level); JSON syntax (one problem with line and column);
 // a token walk for duplicate keys and numbers out of float64 range; the JSON
 // Schema; a strict decode; the semantic rules. A stage's problems stop the
 // later stages that would only report their consequences.
@@ -86,6 +91,9 @@ func (p *Parser) Parse(data []byte) (*Plan, error) {
 		return nil, &ValidationError{Kind: ErrTooLarge, Problems: []Problem{{
 			Message: fmt.Sprintf("plan is %d bytes; the limit is %d bytes (1 MiB)", len(data), MaxPlanBytes),
 		}}}
+	}
+	if err := CheckDepth(data); err != nil {
+		return nil, err
 	}
 	if prob, bad := syntaxProblem(data); bad {
 		return nil, &ValidationError{Kind: ErrSyntax, Problems: []Problem{prob}}
@@ -164,81 +172,41 @@ func position(data []byte, offset int) (line, col int) {
 // walkDocument builds the generic value of a syntactically valid document
 // (numbers as json.Number, as the schema validator wants them) and records
 // what the schema cannot see: duplicate keys, and numbers no float64 holds.
+// A document that is not an object is not walked: the one problem worth
+// saying about it is that a plan is an object, and a value of its type is
+// enough for the schema to say so.
 func walkDocument(data []byte, verr *ValidationError) any {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	w := walker{dec: dec, verr: verr}
-	return w.value("")
-}
-
-type walker struct {
-	dec  *json.Decoder
-	verr *ValidationError
-}
-
-func (w *walker) value(ptr string) any {
-	tok, err := w.dec.Token()
-	if err != nil {
-		return nil // unreachable: the syntax was checked first
+	switch first := bytes.TrimLeft(data, " \t\r\n"); {
+	case len(first) > 0 && first[0] == '[':
+		return []any{}
+	case len(first) > 0 && first[0] != '{':
+		var v any
+		_ = json.Unmarshal(data, &v) // a scalar: small
+		return v
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '{' {
-			return w.object(ptr)
-		}
-		return w.array(ptr)
-	case json.Number:
-		return w.number(t, ptr)
-	default:
-		return t
-	}
+	r := &treeReader{data: data, build: true}
+	r.onDuplicate = func(key string) { verr.Add(r.here(""), "duplicate key %q", key) }
+	r.onNumber = func(n string) any { return checkNumber(n, func() string { return r.here("") }, verr) }
+	return r.value()
 }
 
-func (w *walker) object(ptr string) map[string]any {
-	obj := map[string]any{}
-	for w.dec.More() {
-		tok, err := w.dec.Token()
-		key, ok := tok.(string)
-		if err != nil || !ok {
-			return obj
-		}
-		child := pointer(ptr, key)
-		if _, dup := obj[key]; dup {
-			w.verr.Add(child, "duplicate key %q", key)
-		}
-		obj[key] = w.value(child)
-	}
-	_, _ = w.dec.Token() // the closing brace
-	return obj
-}
-
-func (w *walker) array(ptr string) []any {
-	arr := []any{}
-	for i := 0; w.dec.More(); i++ {
-		arr = append(arr, w.value(pointer(ptr, i)))
-	}
-	_, _ = w.dec.Token() // the closing bracket
-	return arr
-}
-
-// number rejects literals that float64 cannot represent. A rejected number
-// becomes 0 in the tree so that the schema does not report it again.
-func (w *walker) number(n json.Number, ptr string) any {
-	s := string(n)
+// checkNumber rejects literals that float64 cannot represent. A rejected
+// number becomes 0 in the tree so that the schema does not report it again.
+func checkNumber(s string, here func() string, verr *ValidationError) any {
 	if len(s) > maxNumberLen {
-		w.verr.Add(ptr, "number is too long (over %d characters)", maxNumberLen)
+		verr.Add(here(), "number is too long (over %d characters)", maxNumberLen)
 		return json.Number("0")
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	switch {
 	case err != nil || math.IsInf(f, 0) || math.IsNaN(f):
-		w.verr.Add(ptr, "number %s is out of range", s)
+		verr.Add(here(), "number %s is out of range", s)
 		return json.Number("0")
 	case f == 0 && hasNonZeroDigit(s):
-		w.verr.Add(ptr, "number %s is too close to zero to be represented", s)
+		verr.Add(here(), "number %s is too close to zero to be represented", s)
 		return json.Number("0")
 	}
-	return n
+	return json.Number(s)
 }
 
 // hasNonZeroDigit reports whether a number literal's mantissa is not zero.

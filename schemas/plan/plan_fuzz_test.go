@@ -59,9 +59,12 @@ func checkRejection(t *testing.T, err error) {
 	if !errors.As(err, &verr) || len(verr.Problems) == 0 {
 		t.Fatalf("rejection %T %v is not a ValidationError with problems", err, err)
 	}
-	syntax, tooLarge := errors.Is(err, plan.ErrSyntax), errors.Is(err, plan.ErrTooLarge)
-	if !syntax && !tooLarge && !errors.Is(err, plan.ErrInvalid) {
+	syntax, tooLarge, tooDeep := errors.Is(err, plan.ErrSyntax), errors.Is(err, plan.ErrTooLarge), errors.Is(err, plan.ErrTooDeep)
+	if !syntax && !tooLarge && !tooDeep && !errors.Is(err, plan.ErrInvalid) {
 		t.Fatalf("rejection %v has no kind", err)
+	}
+	if tooDeep && (len(verr.Problems) != 1 || verr.Problems[0].Line < 1) {
+		t.Fatalf("a depth refusal is one problem with a line: %+v", verr.Problems)
 	}
 	for _, p := range verr.Problems {
 		switch {

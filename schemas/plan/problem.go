@@ -31,8 +31,8 @@ func (p Problem) String() string {
 
 // ValidationError lists every problem of a plan at once.
 type ValidationError struct {
-	// Kind says which stage rejected the plan: ErrTooLarge, ErrSyntax or
-	// ErrInvalid (schema and semantic problems). errors.Is sees it.
+	// Kind says which stage rejected the plan: ErrTooLarge, ErrTooDeep,
+	// ErrSyntax or ErrInvalid (schema and semantic problems). errors.Is sees it.
 	Kind     error
 	Problems []Problem
 }
@@ -100,7 +100,11 @@ func pointer(base string, tokens ...any) string {
 		case int:
 			b.WriteString(strconv.Itoa(t))
 		default:
-			b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(fmt.Sprint(t)))
+			s := fmt.Sprint(t)
+			if strings.ContainsAny(s, "~/") { // "~" first, or "/"'s "~1" would become "~01"
+				s = strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+			}
+			b.WriteString(s)
 		}
 	}
 	return b.String()

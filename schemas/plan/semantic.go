@@ -223,10 +223,7 @@ func checkRequest(r *Request, rp string, requestAt map[string]string, v *Validat
 			}
 		}
 		if len(b.JSON) > 0 {
-			var body any
-			if err := json.Unmarshal(b.JSON, &body); err == nil {
-				checkJSONTemplates(body, rp+"/body/json", v)
-			}
+			checkJSONTemplates(b.JSON, rp+"/body/json", v)
 		}
 		for _, k := range sortedKeys(b.Form) {
 			if err := checkTemplate(b.Form[k]); err != nil {
@@ -485,25 +482,18 @@ func count(n float64) string {
 	return strconv.FormatFloat(n, 'g', 3, 64)
 }
 
-// checkJSONTemplates checks the templates in the strings of a JSON body.
-func checkJSONTemplates(node any, ptr string, v *ValidationError) {
-	switch n := node.(type) {
-	case string:
-		if err := checkTemplate(n); err != nil {
-			v.Add(ptr, "%v", err)
-		}
-	case []any:
-		for i, item := range n {
-			checkJSONTemplates(item, pointer(ptr, i), v)
-		}
-	case map[string]any:
-		keys := make([]string, 0, len(n))
-		for k := range n {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			checkJSONTemplates(n[k], pointer(ptr, k), v)
+// checkJSONTemplates checks the templates in the strings of a JSON body
+// (values, not keys), at ptr. It reads the body without decoding it into a
+// tree, and spells a pointer only for a problem.
+func checkJSONTemplates(body json.RawMessage, ptr string, v *ValidationError) {
+	if valid, deep := (&depthScanner{data: body, max: MaxDepth}).scan(); !valid || deep {
+		return // not from Parse, which checked both; treeReader needs them
+	}
+	r := &treeReader{data: body}
+	r.onString = func(s string) {
+		if err := checkTemplate(s); err != nil {
+			v.Add(r.here(ptr), "%v", err)
 		}
 	}
+	r.value()
 }

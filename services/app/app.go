@@ -195,6 +195,9 @@ func NewFetcher(cfg Config, logger *slog.Logger) (validator.Fetcher, error) {
 	if cfg.Git.CacheDir == "" {
 		return nil, fmt.Errorf("%w: the git cache directory is not set", ErrConfig)
 	}
+	if err := cfg.Git.Check(); err != nil {
+		return nil, fmt.Errorf("%w: git allow list: %w", ErrConfig, err)
+	}
 	return gitsource.New(cfg.Git, logger), nil
 }
 

@@ -103,3 +103,27 @@ func TestAnEmptyConfigFileSetsNothing(t *testing.T) {
 		t.Fatalf("%v, %+v", err, cfg)
 	}
 }
+
+func TestConfigFileSetsGitAllowAndValidatorConcurrency(t *testing.T) {
+	cfg, err := LoadConfigFile(writeConfig(t, `validator: {maxConcurrent: 2}
+git:
+  allow: [git.corp.example, "10.20.0.0/16:2222", "[fd00::/8]:8443"]
+`), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Validator.MaxConcurrent != 2 {
+		t.Errorf("validator.maxConcurrent = %d, want 2", cfg.Validator.MaxConcurrent)
+	}
+	if want := []string{"git.corp.example", "10.20.0.0/16:2222", "[fd00::/8]:8443"}; !reflect.DeepEqual(cfg.Git.Allow, want) {
+		t.Errorf("git.allow = %q, want %q", cfg.Git.Allow, want)
+	}
+	cfg.Git.CacheDir = t.TempDir()
+	if _, err := NewFetcher(cfg, nil); err != nil {
+		t.Errorf("a valid allow list: %v", err)
+	}
+	cfg.Git.Allow = append(cfg.Git.Allow, "https://git.corp.example")
+	if _, err := NewFetcher(cfg, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `"https://git.corp.example"`) {
+		t.Errorf("a malformed allow entry: err = %v, want ErrConfig naming it", err)
+	}
+}

@@ -107,6 +107,21 @@ type fileConfig struct {
 	Reporting ReportingConfig  `yaml:"reporting"`
 	Notify    NotifyConfig     `yaml:"notify"`
 	Auth      AuthConfig       `yaml:"auth"`
+	Validator ValidatorConfig  `yaml:"validator"`
+	Git       GitConfig        `yaml:"git"`
+}
+
+// ValidatorConfig tunes the validator service (zero values: the flags').
+type ValidatorConfig struct {
+	// MaxConcurrent bounds the plans parsed and checked at once.
+	MaxConcurrent int `yaml:"maxConcurrent"`
+}
+
+// GitConfig is the part of git fetching a file may set.
+type GitConfig struct {
+	// Allow lists internal git servers: host names (*.domain), addresses
+	// or CIDR prefixes, each with an optional :PORT (gitsource.Config.Allow).
+	Allow []string `yaml:"allow"`
 }
 
 // NotifyConfig configures where notifications go; empty parts log instead.
@@ -204,6 +219,12 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	}
 	if len(f.Auth.Tokens) > 0 {
 		cfg.Auth = f.Auth
+	}
+	if f.Validator.MaxConcurrent > 0 {
+		cfg.Validator.MaxConcurrent = f.Validator.MaxConcurrent
+	}
+	if len(f.Git.Allow) > 0 {
+		cfg.Git.Allow = f.Git.Allow
 	}
 	return cfg, nil
 }

@@ -26,8 +26,19 @@ type Config struct {
 	AllowFile bool
 	// AllowInsecureHTTP enables plain http:// URLs (internal mirrors, tests).
 	AllowInsecureHTTP bool
-	// AllowPrivateAddresses disables the refusal of hosts resolving to
-	// loopback, link-local, unspecified or cloud-metadata addresses.
+	// Allow lists the internal git servers this server may fetch from,
+	// beyond public addresses on the scheme's standard port (443 https, 22
+	// ssh, 9418 git, 80 http): host names ("git.corp.example", or
+	// "*.corp.example" for the names under it), addresses and CIDR prefixes
+	// ("10.20.0.0/16", "fd00::/8"), each with an optional ":PORT" that
+	// allows that port too ("git.corp.example:8443", "[fd00::/8]:2222").
+	// A name entry allows its private addresses but not loopback or
+	// link-local ones, which only an address entry can allow; cloud
+	// metadata addresses are never allowed.
+	Allow []string
+	// AllowPrivateAddresses turns the address and port policy off: any
+	// address, on any port. For tests and development against loopback
+	// servers, never for a shared server.
 	AllowPrivateAddresses bool
 	// Credentials are matched against the URL's host.
 	Credentials []Credential
@@ -51,6 +62,12 @@ type Credential struct {
 	Password   string
 	Token      string
 	SSHKeyFile string
+}
+
+// Check reports malformed Allow entries, each named.
+func (c Config) Check() error {
+	_, err := parseAllowRules(c.Allow)
+	return err
 }
 
 func (c Config) withDefaults() Config {

@@ -14,7 +14,7 @@
 //     fetch pins the address we checked (http.curloptResolve for http(s), ssh
 //     -o HostName for ssh, the literal address for git://) and turns redirects
 //     off (http.followRedirects=false), so neither DNS rebinding nor a redirect
-//     to a metadata address reaches a refused host.
+//     reaches a refused host (see Addresses).
 //   - Protocols: GIT_ALLOW_PROTOCOL is git's own allow-list (https, ssh, git;
 //     http and file only when the configuration enables them), so transports
 //     like ext:: can never run, whatever the URL says.
@@ -65,16 +65,47 @@
 //
 // # Addresses
 //
-// The URL's host is resolved here and every address it resolves to is checked;
-// loopback, link-local, unspecified and cloud-metadata addresses (and the
-// metadata.google.internal name) are refused unless AllowPrivateAddresses is
-// set. The first address is then pinned for the git process, which closes the
-// DNS-rebinding window between the check and the connection for http(s), ssh
-// and git://. curl gets every checked address (IPv4 first) and tries them in
-// turn; ssh and git:// get the first one only, and git:// then names the
-// address, not the host, to the daemon (no virtual hosting). Plain http://
-// needs AllowInsecureHTTP (internal mirrors, tests). Private networks
-// (10/8, 192.168/16, ...) are allowed: that is where internal git servers live.
+// Where git may connect is decided here, before git runs, by one pure rule
+// (admit) applied to every address the URL's host resolves to:
+//
+//   - Public addresses, on the scheme's standard port only: 443 https, 22
+//     ssh, 9418 git, 80 http (when AllowInsecureHTTP enables http at all).
+//     Any other port is refused, so a plan cannot probe a host's ports.
+//   - Private and special-purpose ranges (RFC 1918, CGNAT 100.64/10, ULA
+//     fc00::/7, documentation, benchmarking, multicast, reserved; and their
+//     IPv4-mapped, NAT64 and 6to4 forms) are refused unless Config.Allow
+//     names the host or covers the address: that is how an operator opens
+//     internal git servers. An entry with a port allows that port too.
+//   - Loopback, link-local and unspecified addresses are refused unless an
+//     address or CIDR entry of Config.Allow covers them; a name entry does
+//     not, since a name that resolves to loopback is DNS rebinding.
+//   - Cloud metadata addresses (and the metadata.google.internal name) are
+//     always refused.
+//
+// AllowPrivateAddresses turns all of this off, for tests and development
+// against loopback servers.
+//
+// Why the addresses are pinned rather than checked by a dialer: the
+// connections are git's (curl for http(s), ssh, git's own git:// client),
+// not this process's, so a Go dialer's Control hook would never see them.
+// Routing git through an in-process proxy would cover http(s) only. Instead
+// git is given the checked addresses and no name it could resolve again:
+// curl gets http.curloptResolve with every checked address (IPv4 first, tried
+// in turn), ssh gets HostName (the first address, known_hosts still matched
+// by name through HostKeyAlias) and -F /dev/null with ProxyCommand and
+// ControlPath off, so no ssh_config can send it elsewhere, and git:// names
+// the first address instead of the host (no virtual hosting). Redirects are
+// not followed and no proxy setting is inherited. What is checked is thus
+// exactly what git connects to, and a DNS answer that changes between the
+// check and the connection (rebinding) is never asked for.
+//
+// Errors: a refusal by the rule says why (the address class, or the port)
+// without echoing the resolved address. Every failure to reach the server or
+// to get a complete answer from it (no such host, refused, reset, timed out,
+// unreachable, TLS, an answer that is not git) reads the same, so that no
+// wording tells an open port from a closed or filtered one; the cause is
+// logged. Only answers of a git server (ref or repository not found,
+// authentication, host key, redirect) are told apart.
 //
 // A commit given by SHA is fetched directly, which needs a server speaking
 // protocol v2 (or allowing any reachable SHA in wants); every current hosting

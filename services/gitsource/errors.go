@@ -9,7 +9,10 @@ import (
 )
 
 // Sentinels of this package. Every error Fetch returns for a problem of the
-// plan wraps exactly one of them, with a message meant for the plan's author.
+// plan wraps one of them, with a message meant for the plan's author; the
+// one neutral error for a server that cannot be reached wraps ErrFetch, and
+// ErrTimeout as well when the time limit ended the fetch (its message is the
+// same either way).
 var (
 	ErrURLNotAllowed = errors.New("git URL not allowed")
 	ErrRefNotFound   = errors.New("git ref not found")

@@ -23,17 +23,28 @@ import (
 // also by several processes sharing one CacheDir.
 type Fetcher struct {
 	cfg    Config
+	rules  []allowRule
 	logger *slog.Logger
 	lookup lookupFunc
+	// git runs one git command; tests replace it to see every command that
+	// would reach the network, without any reaching it.
+	git func(s *session, ctx context.Context, dir string, args ...string) ([]byte, error)
 }
 
 // New returns a Fetcher; zero Config fields get their defaults. It does no
-// I/O: the cache directory is created by the first Fetch.
+// I/O: the cache directory is created by the first Fetch. A malformed
+// Config.Allow entry is logged and ignored, which refuses more, never less;
+// Config.Check reports it, for a server to refuse to start.
 func New(cfg Config, logger *slog.Logger) *Fetcher {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Fetcher{cfg: cfg.withDefaults(), logger: logger, lookup: lookupDNS}
+	rules, err := parseAllowRules(cfg.Allow)
+	if err != nil {
+		logger.Error("git allow list: entries ignored", "error", err)
+	}
+	return &Fetcher{cfg: cfg.withDefaults(), rules: rules, logger: logger, lookup: lookupDNS,
+		git: (*session).exec}
 }
 
 // Checkout is a fetched commit of a repository.
@@ -92,7 +103,9 @@ func (f *Fetcher) Fetch(ctx context.Context, src plan.GitSource) (*Checkout, err
 	defer cancel()
 	co, cached, err := f.checkout(ctx, r, ref)
 	if err != nil {
-		f.logger.Info("git fetch failed", "url", r.canonical, "ref", src.Ref, "error", err)
+		// The plan's author gets one neutral message for every connection
+		// failure; the operator gets the cause.
+		f.logger.Info("git fetch failed", "url", r.canonical, "ref", src.Ref, "error", err, "cause", causeOf(err))
 		return nil, err
 	}
 	if err := checkPath(co.Dir, rel); err != nil {
@@ -118,7 +131,7 @@ func (f *Fetcher) checkout(ctx context.Context, r remote, ref string) (co *Check
 	}
 	var addrs []netip.Addr
 	if r.scheme != "file" {
-		if addrs, err = checkAddresses(ctx, r, f.cfg.AllowPrivateAddresses, f.lookup); err != nil {
+		if addrs, err = checkAddresses(ctx, r, f.rules, f.cfg.AllowPrivateAddresses, f.lookup); err != nil {
 			return nil, false, err
 		}
 	}
@@ -132,6 +145,7 @@ func (f *Fetcher) checkout(ctx context.Context, r remote, ref string) (co *Check
 		return nil, false, fmt.Errorf("gitsource: %w", err)
 	}
 	s := newSession(f.cfg, r, addrs, home)
+	s.runner = f.git
 
 	t := target{name: ref, sha: ref, spec: ref}
 	if !isFullSHA(ref) {

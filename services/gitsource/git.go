@@ -23,6 +23,8 @@ type session struct {
 	gitURL  string // the URL handed to git (pinned for git://)
 	env     []string
 	secrets []string
+	// runner runs each git command (Fetcher.git; nil: exec).
+	runner func(s *session, ctx context.Context, dir string, args ...string) ([]byte, error)
 }
 
 // newSession builds the scrubbed environment for fetching r from addr. home
@@ -123,6 +125,12 @@ func sshCommand(cfg Config, r remote, addr netip.Addr, cred Credential, hasCred 
 		knownHosts = "/dev/null"
 	}
 	args := []string{"ssh",
+		// No configuration file: a system-wide ssh_config could name a
+		// ProxyCommand, a ProxyJump or a ControlPath, each a way to
+		// connect somewhere other than the pinned address.
+		"-F", "/dev/null",
+		"-o", "ProxyCommand=none",
+		"-o", "ControlPath=none",
 		"-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile=" + knownHosts,
@@ -158,9 +166,17 @@ func (e *gitError) Unwrap() error { return e.err }
 // maxStderr bounds how much of git's stderr is kept.
 const maxStderr = 64 << 10
 
-// run runs git with args in dir and returns its stdout. The process group is
-// killed when ctx ends.
+// run runs git with args in dir through the session's runner.
 func (s *session) run(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	if s.runner != nil {
+		return s.runner(s, ctx, dir, args...)
+	}
+	return s.exec(ctx, dir, args...)
+}
+
+// exec runs git with args in dir and returns its stdout. The process group
+// is killed when ctx ends.
+func (s *session) exec(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, s.git, args...)
 	cmd.Dir = dir
 	cmd.Env = s.env
@@ -246,20 +262,25 @@ func formatBytes(n int64) string {
 }
 
 // classify turns a failed git command into an error wrapping one sentinel,
-// with a one-line message free of secrets.
+// with a one-line message free of secrets. Answers of a git server (a ref
+// or repository not found, authentication, host key, redirect) are told
+// apart; everything else, a connection refused, reset or timed out, a host
+// unreachable, a TLS failure, the time limit, and whatever git says that is
+// not recognised, gets the one neutral message of unreachable, so that no
+// wording tells an open port from a closed or filtered one.
 func (s *session) classify(ctx context.Context, timeout time.Duration, err error) error {
 	if cause := context.Cause(ctx); errors.Is(cause, ErrTooLarge) {
 		return cause
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: fetching %s took longer than %s", ErrTimeout, s.remote.canonical, timeout)
+		return unreachable(s.remote, fmt.Sprintf("the time limit of %s ended it", timeout), true)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	var ge *gitError
 	if !errors.As(err, &ge) {
-		return fmt.Errorf("%w: %s", ErrFetch, redact(err.Error(), s.secrets))
+		return unreachable(s.remote, redact(err.Error(), s.secrets), false)
 	}
 	lower := strings.ToLower(ge.stderr)
 	has := func(needles ...string) bool {
@@ -283,13 +304,44 @@ func (s *session) classify(ctx context.Context, timeout time.Duration, err error
 	case has("repository not found", "' not found", "does not appear to be a git repository", "the requested url returned error: 404",
 		"not found: did you run git update-server-info"):
 		return fmt.Errorf("%w: repository %s not found", ErrFetch, url)
-	case has("could not resolve host", "connection refused", "failed to connect", "couldn't connect", "connection timed out"):
-		return fmt.Errorf("%w: cannot connect to %s", ErrFetch, url)
 	case has("redirect", "the requested url returned error: 30"):
 		return fmt.Errorf("%w: %s redirects elsewhere, and redirects are not followed; use the final URL", ErrFetch, url)
 	}
-	if msg := gitMessage(ge.stderr, s.secrets); msg != "" {
-		return fmt.Errorf("%w: %s", ErrFetch, msg)
+	cause := gitMessage(ge.stderr, s.secrets)
+	if cause == "" {
+		cause = redact(ge.err.Error(), s.secrets)
 	}
-	return fmt.Errorf("%w: git failed: %s", ErrFetch, redact(ge.err.Error(), s.secrets))
+	return unreachable(s.remote, cause, false)
+}
+
+// unreachableError is the one message a plan's author gets for every
+// failure to reach a git server or to get a complete answer from it. It
+// wraps ErrFetch, and ErrTimeout too when the time limit ended the fetch;
+// the cause is for the server's log only (causeOf).
+type unreachableError struct {
+	url      string
+	cause    string
+	timedOut bool
+}
+
+func unreachable(r remote, cause string, timedOut bool) error {
+	return &unreachableError{url: r.canonical, cause: cause, timedOut: timedOut}
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("%v: cannot fetch %s: the server could not be reached or did not answer completely in time "+
+		"(the server's log has the cause)", ErrFetch, e.url)
+}
+
+func (e *unreachableError) Is(target error) bool {
+	return target == ErrFetch || e.timedOut && target == ErrTimeout
+}
+
+// causeOf is what an error hides from the plan's author, for the log.
+func causeOf(err error) string {
+	var u *unreachableError
+	if errors.As(err, &u) {
+		return u.cause
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package gitsource
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -110,42 +111,6 @@ func parseURLRemote(raw string, cfg Config, refuse func(string, ...any) (remote,
 	return r, nil
 }
 
-// metadataNames are host names of cloud metadata services that are refused by
-// name, before any resolution.
-var metadataNames = map[string]bool{"metadata.google.internal": true, "metadata.google.internal.": true}
-
-// metadataAddrs are cloud metadata endpoints outside the link-local ranges.
-var metadataAddrs = map[netip.Addr]bool{
-	netip.MustParseAddr("169.254.169.254"): true, // AWS, GCP, Azure, OpenStack
-	netip.MustParseAddr("fd00:ec2::254"):   true, // AWS over IPv6
-	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud
-}
-
-var (
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-	nat64       = netip.MustParsePrefix("64:ff9b::/96")
-)
-
-// refusedReason says why addr may not be fetched from, or "" when it may.
-func refusedReason(addr netip.Addr) string {
-	addr = addr.Unmap()
-	if nat64.Contains(addr) { // the IPv4 address a NAT64 gateway would reach
-		b := addr.As16()
-		addr = netip.AddrFrom4([4]byte(b[12:]))
-	}
-	switch {
-	case metadataAddrs[addr]:
-		return "a cloud metadata address"
-	case addr.IsLoopback():
-		return "a loopback address"
-	case addr.IsLinkLocalUnicast(), addr.IsLinkLocalMulticast():
-		return "a link-local address"
-	case addr.IsUnspecified(), addr.Is4() && thisNetwork.Contains(addr):
-		return "an unspecified address"
-	}
-	return ""
-}
-
 // lookupFunc resolves a host name to its addresses.
 type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
@@ -153,26 +118,43 @@ func lookupDNS(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
-// checkAddresses resolves r's host, refuses it when any of its addresses is
-// refused, and returns the addresses to pin the connection to, IPv4 first.
-func checkAddresses(ctx context.Context, r remote, allowPrivate bool, lookup lookupFunc) ([]netip.Addr, error) {
-	if !allowPrivate && metadataNames[r.host] {
+// checkAddresses resolves r's host, refuses it when any of its addresses or
+// its port is refused by the policy (see admit; nothing when allowPrivate),
+// and returns the addresses to pin git's connection to, IPv4 first. It is
+// the only door to the network: git is handed these addresses and no name
+// it could resolve again (see newSession), so what is checked here is what
+// git connects to. A host that does not resolve gets the neutral connection
+// error: whether a name exists says nothing to a plan's author that the
+// operator's log does not.
+func checkAddresses(ctx context.Context, r remote, rules []allowRule, allowPrivate bool, lookup lookupFunc) ([]netip.Addr, error) {
+	if !allowPrivate && metadataNames[strings.TrimSuffix(r.host, ".")+"."] {
 		return nil, fmt.Errorf("%w: host %q is a cloud metadata service", ErrURLNotAllowed, r.host)
 	}
 	var addrs []netip.Addr
+	literal := false
 	if a, err := netip.ParseAddr(r.host); err == nil {
-		addrs = []netip.Addr{a}
+		addrs, literal = []netip.Addr{a}, true
 	} else if addrs, err = lookup(ctx, r.host); err != nil || len(addrs) == 0 {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: resolving host %q took too long", ErrTimeout, r.host)
+		if err == nil {
+			err = errors.New("no addresses")
 		}
-		return nil, fmt.Errorf("%w: cannot resolve host %q", ErrFetch, r.host)
+		return nil, unreachable(r, fmt.Sprintf("resolving %q: %v", r.host, err), ctx.Err() != nil)
 	}
 	for i, a := range addrs {
 		addrs[i] = a.Unmap()
-		if reason := refusedReason(a); reason != "" && !allowPrivate {
-			return nil, fmt.Errorf("%w: host %q resolves to %s, %s, which this server does not fetch from",
-				ErrURLNotAllowed, r.host, addrs[i], reason)
+		if allowPrivate {
+			continue
+		}
+		why := admit(r.scheme, r.host, r.port, addrs[i], rules)
+		switch {
+		case why == "":
+		case literal:
+			return nil, fmt.Errorf("%w: %s is not fetched from: %s", ErrURLNotAllowed, r.host, why)
+		default:
+			// The address is not echoed: it would map the operator's
+			// internal DNS for whoever asks.
+			return nil, fmt.Errorf("%w: host %q resolves to an address this server does not fetch from: %s",
+				ErrURLNotAllowed, r.host, why)
 		}
 	}
 	slices.SortStableFunc(addrs, func(a, b netip.Addr) int {

@@ -13,6 +13,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/validator"
 )
 
 // Paths of the metadata API (see openapi.yaml).
@@ -245,6 +246,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		httpserver.WriteJSON(w, status, ErrorBody{Error: "cannot read the request body: " + err.Error()})
 		return nil, false
 	}
+	// Every body is JSON decoded into a value; the depth bound of plans
+	// applies to all of them, before anything is decoded.
+	if err := plan.CheckDepth(body); err != nil {
+		answer(w, 0, nil, err)
+		return nil, false
+	}
 	return body, true
 }
 
@@ -264,6 +271,9 @@ func answer(w http.ResponseWriter, status int, v any, err error) {
 		}
 		httpserver.WriteJSON(w, status, ErrorBody{Error: "invalid input", Problems: ve.Problems})
 		return
+	case errors.Is(err, validator.ErrBusy):
+		w.Header().Set("Retry-After", validator.RetryAfterBusy)
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrIllegalTransition):

@@ -30,6 +30,10 @@ type Response struct {
 	Notes    []string              `json:"notes,omitempty"`
 }
 
+// RetryAfterBusy is the Retry-After (seconds) of a 503 for ErrBusy: the
+// slots free as fast as plans parse, well under a second each.
+const RetryAfterBusy = "1"
+
 // Errors of an HTTP request that never reached Validate.
 var (
 	errUnsupportedMediaType = errors.New("the plan must be sent as Content-Type: application/json")
@@ -63,6 +67,9 @@ func (s *Service) serveValidate(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, errMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}
+	if errors.Is(err, ErrBusy) {
+		w.Header().Set("Retry-After", RetryAfterBusy)
+	}
 	httpserver.WriteJSON(w, status, body)
 }
 
@@ -75,6 +82,8 @@ func respond(res *Result, err error) (int, any) {
 		return http.StatusUnsupportedMediaType, httpserver.ErrorBody{Error: err.Error()}
 	case errors.Is(err, errReadBody):
 		return http.StatusBadRequest, httpserver.ErrorBody{Error: err.Error()}
+	case errors.Is(err, ErrBusy):
+		return http.StatusServiceUnavailable, httpserver.ErrorBody{Error: err.Error()}
 	case err != nil:
 		return http.StatusInternalServerError, httpserver.ErrorBody{Error: "internal error while validating the plan"}
 	}
@@ -135,6 +144,8 @@ func requestOutcome(err error) string {
 		return outcomeUnsupportedMediaType
 	case errors.Is(err, errReadBody), errors.Is(err, errMethodNotAllowed):
 		return outcomeBadRequest
+	case errors.Is(err, ErrBusy):
+		return outcomeBusy
 	}
 	return outcomeError
 }

@@ -188,7 +188,7 @@ func decode(t *testing.T, resp *http.Response, wantStatus int, v any) {
 func TestOpenAPIDescribesTheEndpoint(t *testing.T) {
 	doc := string(schemas.OpenAPI())
 	for _, want := range []string{"  " + validator.ValidatePath + ":", `"200":`, `"400":`, `"405":`, `"413":`,
-		`"415":`, `"422":`, `"500":`, "  /healthz:", "  /readyz:", "  /metrics:", "    ValidationResult:"} {
+		`"415":`, `"422":`, `"500":`, `"503":`, "  /healthz:", "  /readyz:", "  /metrics:", "    ValidationResult:"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("openapi.yaml does not contain %q", want)
 		}

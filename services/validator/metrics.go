@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ const (
 	outcomeError                = "error"
 	outcomeUnsupportedMediaType = "unsupported_media_type"
 	outcomeBadRequest           = "bad_request"
+	outcomeBusy                 = "busy"
 )
 
 // metrics counts every validation once, whether it came in process or over
@@ -26,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "loadfleet_validator_requests_total",
-			Help: "Plan validations, by outcome: valid, invalid, syntax, too_large, unsupported_media_type, bad_request, error.",
+			Help: "Plan validations, by outcome: valid, invalid, syntax, too_large, unsupported_media_type, bad_request, busy, error.",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "loadfleet_validator_request_duration_seconds",
@@ -47,6 +49,8 @@ func (m *metrics) observe(outcome string, d time.Duration) {
 
 func outcome(res *Result, err error) string {
 	switch {
+	case errors.Is(err, ErrBusy):
+		return outcomeBusy
 	case err != nil:
 		return outcomeError
 	case res.Valid:

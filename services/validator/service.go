@@ -19,7 +19,25 @@ import (
 // Config is the server-side configuration of the validator.
 type Config struct {
 	Limits Limits
+	// MaxConcurrent bounds how many plans are parsed and checked at once
+	// (zero: DefaultMaxConcurrent); git fetches, which wait on the network,
+	// are not counted. A validation that finds every slot taken waits up to
+	// QueueWait (zero: DefaultQueueWait), then fails with ErrBusy.
+	MaxConcurrent int
+	QueueWait     time.Duration
 }
+
+// Defaults of Config. Parsing a 1 MiB plan of many small values allocates
+// up to about 65 MB, so four at once keep a validator's memory in the
+// hundreds of megabytes whatever its clients send.
+const (
+	DefaultMaxConcurrent = 4
+	DefaultQueueWait     = 2 * time.Second
+)
+
+// ErrBusy: every validation slot stayed taken for QueueWait. Not the plan's
+// fault; the caller may retry shortly (HTTP: 503 with Retry-After).
+var ErrBusy = errors.New("the validator is busy: too many plans are being validated at once; retry shortly")
 
 // Fetcher fetches the git source of a plan; *gitsource.Fetcher implements
 // it. Errors for problems of the plan must be understood by
@@ -37,6 +55,8 @@ type Service struct {
 	// parser compiles the plan schema once, on first use, so that New
 	// stays infallible; a failure is a build defect reported by Validate.
 	parser func() (*plan.Parser, error)
+	// slots holds a token per validation parsing or checking files now.
+	slots chan struct{}
 }
 
 // New returns the validator service. A nil fetcher disables git sources:
@@ -47,8 +67,35 @@ func New(cfg Config, fetcher Fetcher, logger *slog.Logger, reg prometheus.Regist
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = DefaultQueueWait
+	}
 	return &Service{cfg: cfg, fetcher: fetcher, logger: logger, metrics: newMetrics(reg),
-		parser: sync.OnceValues(plan.NewParser)}
+		parser: sync.OnceValues(plan.NewParser), slots: make(chan struct{}, cfg.MaxConcurrent)}
+}
+
+// acquire takes a validation slot, waiting up to QueueWait; the caller
+// calls the returned release once done with the memory-heavy work.
+func (s *Service) acquire(ctx context.Context) (release func(), err error) {
+	release = func() { <-s.slots }
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	wait := time.NewTimer(s.cfg.QueueWait)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	case <-wait.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Validate runs every check on the plan document data: parsing (syntax,
@@ -68,15 +115,33 @@ func (s *Service) validate(ctx context.Context, data []byte, opts Options) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	p, res := parse(parser, data)
-	if res != nil {
-		return res, nil
-	}
-	res = &Result{Plan: p, Problems: s.cfg.Limits.check(p)}
-	fsys, err := s.source(ctx, p, opts, res)
+	release, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p, res := parse(parser, data)
+	if res != nil {
+		release()
+		return res, nil
+	}
+	res = &Result{Plan: p, Problems: s.cfg.Limits.check(p)}
+	if p.Source != nil && p.Source.Git != nil && !opts.Offline {
+		release() // a fetch waits on the network, not on this process
+		release = nil
+	}
+	fsys, err := s.source(ctx, p, opts, res)
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return nil, err
+	}
+	if release == nil {
+		if release, err = s.acquire(ctx); err != nil {
+			return nil, err
+		}
+	}
+	defer release()
 	if fsys != nil {
 		res.Problems = append(res.Problems, checkFiles(p, fsys)...)
 	} else if p.Source == nil && hasFeeders(p) {
@@ -98,7 +163,7 @@ func parse(parser *plan.Parser, data []byte) (*plan.Plan, *Result) {
 	if err == nil {
 		return p, nil
 	}
-	reason := ReasonInvalid
+	reason := ReasonInvalid // plan.ErrTooDeep and ErrInvalid: 422, with a pointer
 	switch {
 	case errors.Is(err, plan.ErrTooLarge):
 		reason = ReasonTooLarge

@@ -12,6 +12,7 @@ import (
 
 	"github.com/loadfleet/loadfleet/services/app"
 	"github.com/loadfleet/loadfleet/services/gitsource"
+	"github.com/loadfleet/loadfleet/services/validator"
 )
 
 // configFlags are the flags shared by the commands that validate plans: the
@@ -32,6 +33,8 @@ func (c *configFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&l.MaxUsers, "max-users", l.MaxUsers, "ceiling on a plan's peak concurrent users (0: none)")
 	fs.DurationVar(&l.MaxDuration, "max-duration", l.MaxDuration, "ceiling on a plan's load duration (0: none)")
 	fs.IntVar(&l.MaxExecutors, "max-executors", l.MaxExecutors, "ceiling on a plan's executor count (0: none)")
+	fs.IntVar(&c.cfg.Validator.MaxConcurrent, "max-concurrent-validations", validator.DefaultMaxConcurrent,
+		"plans parsed and checked at once; more wait up to 2s, then get 503 with Retry-After")
 
 	g := &c.cfg.Git
 	fs.StringVar(&g.CacheDir, "git-cache-dir", defaultGitCacheDir(), "where git sources are fetched to")
@@ -39,8 +42,10 @@ func (c *configFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&g.MaxBytes, "git-max-bytes", gitsource.DefaultMaxBytes, "size limit of one fetched repository, in bytes")
 	fs.BoolVar(&g.AllowInsecureHTTP, "git-allow-http", false, "allow plain http:// git URLs")
 	fs.BoolVar(&g.AllowFile, "git-allow-file", false, "allow file:// git URLs")
+	fs.StringSliceVar(&g.Allow, "git-allow", nil,
+		"internal git servers to allow: host names (*.domain for a domain), addresses or CIDR prefixes, each with an optional :PORT (repeatable, comma-separated)")
 	fs.BoolVar(&g.AllowPrivateAddresses, "git-allow-private", false,
-		"allow git hosts on loopback, link-local and cloud-metadata addresses")
+		"turn the git address and port policy off: any address (loopback, private, metadata), any port; for tests and development only")
 	fs.StringVar(&g.SSHKnownHostsFile, "git-known-hosts", "", "known_hosts file for ssh git URLs")
 	fs.StringVar(&c.credentialsFile, "git-credentials", "",
 		`JSON file of git credentials: [{"host", "username", "password", "token", "sshKeyFile"}]`)

@@ -76,6 +76,9 @@ func (c *Client) Validate(ctx context.Context, data []byte, opts validator.Optio
 		return nil, fmt.Errorf("validate: read the response: %w", err)
 	}
 	reason, ok := reasonOf(resp.StatusCode)
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
+		return nil, fmt.Errorf("validate: %w", validator.ErrBusy) // callers answer 503 in turn
+	}
 	if !ok {
 		return nil, unexpected(resp.StatusCode, body)
 	}
