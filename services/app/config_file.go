@@ -184,7 +184,10 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 		cfg.Notify = f.Notify
 	}
 	if len(f.Auth.Tokens) > 0 {
-		cfg.Auth = f.Auth
+		cfg.Auth.Tokens = f.Auth.Tokens
 	}
+	// Either the flag or the file may open the API to the network; neither
+	// can close it again for the other.
+	cfg.Auth.InsecureNoAuth = cfg.Auth.InsecureNoAuth || f.Auth.InsecureNoAuth
 	return cfg, nil
 }
