@@ -16,6 +16,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas"
 	"github.com/loadfleet/loadfleet/services/app"
 	"github.com/loadfleet/loadfleet/services/demotarget"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
@@ -76,7 +77,7 @@ func (o *demoOptions) demo(cmd *cobra.Command) error {
 
 	reports, err := filepath.Abs(filepath.Join(o.run.dataDir, "reports"))
 	if err == nil {
-		err = os.MkdirAll(reports, 0o755)
+		err = private.Dir(reports)
 	}
 	if err != nil {
 		return failed(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/app"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/metadataclient"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
@@ -159,8 +160,10 @@ func (o *runOptions) finish(cmd *cobra.Command, api metadata.API, run store.Run)
 	}
 }
 
+// writeFile renders doc into path. A new file is its owner's only (0600):
+// a report shows the plan as run.
 func writeFile(path string, doc *report.Document, render func(io.Writer, *report.Document) error) error {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, private.FileMode)
 	if err != nil {
 		return err
 	}
