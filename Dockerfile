@@ -63,4 +63,8 @@ VOLUME ["/var/lib/loadfleet"]
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["loadfleet"]
+# Fails closed: a server with no API token refuses a non-loopback address,
+# so this default command exits with a message until it is given a token:
+#   docker run -e LOADFLEET_AUTH_TOKEN=... -p 8080:8080 loadfleet/loadfleet:dev
+# (or auth.tokens in a --config file; --insecure-no-auth for an open API).
 CMD ["server", "--listen", "0.0.0.0:8080"]

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path"
@@ -16,6 +17,10 @@ const repoRoot = ".."
 
 // loadfleetMain is the package the loadfleet image is built from.
 const loadfleetMain = "./services/cmd/loadfleet"
+
+// defaultCommand is the image's CMD: the server on every interface, which
+// the server allows only with an API token.
+var defaultCommand = []string{"server", "--listen", "0.0.0.0:8080"}
 
 // instruction is one Dockerfile instruction, continuation lines joined.
 type instruction struct {
@@ -222,8 +227,17 @@ func TestDockerfileFinalStage(t *testing.T) {
 		t.Errorf("ENTRYPOINT %q, want [\"loadfleet\"]", entry.args)
 	}
 	cmd, ok := final.last("CMD")
-	if !ok || !slices.Equal(execForm(t, cmd), []string{"server", "--listen", "0.0.0.0:8080"}) {
+	if !ok || !slices.Equal(execForm(t, cmd), defaultCommand) {
 		t.Errorf("CMD %q, want the server on 0.0.0.0:8080", cmd.args)
+	}
+	// Closed by default: nothing in the image opens the API or sets a
+	// token everyone who has the image would know.
+	for _, in := range final.instructions {
+		for _, opener := range []string{"insecure-no-auth", "INSECURE_NO_AUTH", "AUTH_TOKEN"} {
+			if (in.cmd == "ENV" || in.cmd == "CMD" || in.cmd == "ENTRYPOINT") && strings.Contains(in.args, opener) {
+				t.Errorf("line %d: %s %s: the image must not open the API nor carry a token", in.line, in.cmd, in.args)
+			}
+		}
 	}
 	expose, _ := final.last("EXPOSE")
 	if !slices.Contains(strings.Fields(expose.args), "8080") {
@@ -378,4 +392,28 @@ func ignored(patterns []string, p string) bool {
 		}
 	}
 	return false
+}
+
+// The image's default command fails closed: without a token it exits at
+// once, naming the address and the ways out, before listening.
+func TestDockerfileDefaultCommandNeedsAToken(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "loadfleet")
+	goCommand(t, "build", "-o", bin, loadfleetMain)
+	cmd := exec.Command(bin, defaultCommand...)
+	cmd.Dir = t.TempDir() // the image's working directory: the data directory goes there
+	// The image's environment, and no LOADFLEET_* from the test's.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir, "XDG_CACHE_HOME=" + filepath.Join(cmd.Dir, "cache")}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("loadfleet %s without a token: %v\n%s\nwant a non-zero exit", strings.Join(defaultCommand, " "), err, out)
+	}
+	for _, want := range []string{"refusing to listen on 0.0.0.0:8080", "LOADFLEET_AUTH_TOKEN", "--insecure-no-auth"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "msg=serving") {
+		t.Errorf("the server served:\n%s", out)
+	}
 }

@@ -118,7 +118,7 @@ check_inputs() {
     *) die $exit_invalid "LOADFLEET_FAIL_ON_CRITERIA (action input 'fail-on-criteria') must be true or false, not '$fail_on_criteria'" ;;
   esac
   if [[ -z "${LOADFLEET_TOKEN:-}" ]]; then
-    say info "no token (LOADFLEET_TOKEN): the server must accept calls without one"
+    say info "no token (LOADFLEET_TOKEN): the server must accept calls without one (a server without tokens answers on loopback only)"
   fi
 }
 

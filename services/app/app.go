@@ -123,14 +123,27 @@ func New(target string, cfg Config, logger *slog.Logger) (*App, error) {
 // Validator is the validator this process uses.
 func (a *App) Validator() validator.Validator { return a.validator }
 
-// Listen binds the HTTP listener and returns its address.
+// Listen binds the HTTP listener and returns its address. Without API
+// tokens it refuses a non-loopback address unless Auth.InsecureNoAuth (see
+// listenExposure), and guards the loopback API against web pages.
 func (a *App) Listen() (net.Addr, error) {
+	exp, err := listenExposure(a.cfg.Listen, a.cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
 	handler := httpserver.RequireBearer(a.mux, a.cfg.Auth.Tokens, openPath)
+	if exp == exposureLoopback {
+		// The open paths take the executors' own content types.
+		handler = httpserver.GuardLoopback(handler, openPath)
+	}
 	srv, err := httpserver.Listen(a.cfg.Listen, handler, a.logger)
 	if err != nil {
 		return nil, err
 	}
 	a.server = srv
+	if exp == exposureInsecure {
+		a.loops = append(a.loops, a.warnInsecure(srv.Addr().String(), insecureWarningEvery))
+	}
 	return srv.Addr(), nil
 }
 

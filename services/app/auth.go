@@ -10,11 +10,15 @@ import (
 )
 
 // AuthConfig protects the API. With tokens set, every /v1 call needs one of
-// them as its bearer token; empty, the API is open (a laptop, loopback).
+// them as its bearer token; empty, the API is open, which the server allows
+// on loopback only (see listenExposure).
 type AuthConfig struct {
 	// Tokens are the accepted API tokens; the first is also what this
 	// process sends to the other targets.
 	Tokens []string `yaml:"tokens"`
+	// InsecureNoAuth lets a server without tokens listen on a non-loopback
+	// address (--insecure-no-auth): an open API on the network.
+	InsecureNoAuth bool `yaml:"insecureNoAuth"`
 }
 
 // openPath says which paths need no API token: the ops endpoints, the

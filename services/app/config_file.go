@@ -218,7 +218,7 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 		cfg.Notify = f.Notify
 	}
 	if len(f.Auth.Tokens) > 0 {
-		cfg.Auth = f.Auth
+		cfg.Auth.Tokens = f.Auth.Tokens
 	}
 	if f.Validator.MaxConcurrent > 0 {
 		cfg.Validator.MaxConcurrent = f.Validator.MaxConcurrent
@@ -226,5 +226,8 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	if len(f.Git.Allow) > 0 {
 		cfg.Git.Allow = f.Git.Allow
 	}
+	// Either the flag or the file may open the API to the network; neither
+	// can close it again for the other.
+	cfg.Auth.InsecureNoAuth = cfg.Auth.InsecureNoAuth || f.Auth.InsecureNoAuth
 	return cfg, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/jobclient"
 	"github.com/loadfleet/loadfleet/services/metadata"
@@ -28,12 +29,20 @@ type controlPlane struct {
 	jobs      *job.Service
 	worker    *worker.Worker
 	reporting *reporting.Service
+	// dataDir is the data directory once made private (see App.dataDir).
+	dataDir string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+// dataDir is the absolute data directory, created 0700 or tightened to its
+// owner: it holds shard tokens, plans and reports. A directory this process
+// cannot chmod (a volume's root-owned mount point) is used with a warning.
 func (a *App) dataDir() (string, error) {
+	if a.control.dataDir != "" {
+		return a.control.dataDir, nil
+	}
 	dir := a.cfg.DataDir
 	if dir == "" {
 		dir = DefaultDataDir
@@ -42,9 +51,13 @@ func (a *App) dataDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: data directory %q: %w", ErrConfig, dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	switch err := private.Dir(abs); {
+	case errors.Is(err, private.ErrNotTightened):
+		a.logger.Warn("the data directory stays readable by others: restrict it to this user (chmod 700)", "err", err)
+	case err != nil:
 		return "", fmt.Errorf("%w: data directory: %w", ErrConfig, err)
 	}
+	a.control.dataDir = abs
 	return abs, nil
 }
 

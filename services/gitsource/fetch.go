@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 )
 
 // Fetcher fetches git sources into its cache. It is safe for concurrent use,
@@ -29,6 +31,8 @@ type Fetcher struct {
 	// git runs one git command; tests replace it to see every command that
 	// would reach the network, without any reaching it.
 	git func(s *session, ctx context.Context, dir string, args ...string) ([]byte, error)
+	// looseCache warns once about a cache it cannot make private.
+	looseCache sync.Once
 }
 
 // New returns a Fetcher; zero Config fields get their defaults. It does no
@@ -232,7 +236,7 @@ func parseLsRemote(out string) (refs, symrefs map[string]string) {
 // fetchInto fetches t shallowly into work and checks it out, watching the
 // size of work all along; it returns the commit SHA checked out.
 func (f *Fetcher) fetchInto(ctx context.Context, s *session, work string, t target) (string, error) {
-	if err := os.Mkdir(work, 0o755); err != nil {
+	if err := os.Mkdir(work, private.DirMode); err != nil {
 		return "", fmt.Errorf("gitsource: %w", err)
 	}
 	if _, err := s.run(ctx, work, "init", "-q", "--template=", "."); err != nil {
@@ -279,7 +283,7 @@ func (f *Fetcher) fetchInto(ctx context.Context, s *session, work string, t targ
 // removed with the temporary directory.
 func (f *Fetcher) install(work string, r remote, sha string) (string, error) {
 	final := f.cachePath(r, sha)
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(final), private.DirMode); err != nil {
 		return "", fmt.Errorf("gitsource: %w", err)
 	}
 	err := os.Rename(work, final)
@@ -304,10 +308,20 @@ func (f *Fetcher) cached(r remote, sha string) (string, bool) {
 }
 
 // tempDir makes the private directory of one fetch, on the cache's file
-// system so that the finished tree can be renamed into place.
+// system so that the finished tree can be renamed into place. The cache
+// itself is made its owner's only (checkouts hold plans' files): a cache
+// this process cannot chmod (a volume's mount point) is used with a warning.
 func (f *Fetcher) tempDir() (string, error) {
+	switch err := private.Dir(f.cfg.CacheDir); {
+	case errors.Is(err, private.ErrNotTightened):
+		f.looseCache.Do(func() {
+			f.logger.Warn("the git cache stays readable by others: restrict it to this user (chmod 700)", "err", err)
+		})
+	case err != nil:
+		return "", fmt.Errorf("gitsource: cache directory: %w", err)
+	}
 	parent := filepath.Join(f.cfg.CacheDir, "tmp")
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, private.DirMode); err != nil {
 		return "", fmt.Errorf("gitsource: %w", err)
 	}
 	dir, err := os.MkdirTemp(parent, "fetch-")

@@ -528,3 +528,30 @@ func TestFetchConnectsToTheCheckedAddress(t *testing.T) {
 		})
 	}
 }
+
+// The cache holds plans' files: a fetch makes it its owner's only, also
+// when it was created broader, and the checkouts in it too.
+func TestFetchKeepsTheCachePrivate(t *testing.T) {
+	fx := newFixture(t)
+	cfg := loopbackConfig(t)
+	cfg.CacheDir = filepath.Join(cfg.CacheDir, "git")
+	if err := os.Mkdir(cfg.CacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(cfg.CacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	co, err := fetch(t, gitsource.New(cfg, nil), plan.GitSource{URL: fx.server.url("app.git"), Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{cfg.CacheDir, co.Dir} {
+		info, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o700 {
+			t.Errorf("%s: mode %s, want 0700", dir, perm)
+		}
+	}
+}

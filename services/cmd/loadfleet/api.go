@@ -60,7 +60,7 @@ func apiError(err error) error {
 	if errors.As(err, &ve) {
 		lines := make([]string, len(ve.Problems))
 		for i, p := range ve.Problems {
-			lines[i] = "  " + p.String()
+			lines[i] = "  " + printable(p.String())
 		}
 		return failed(fmt.Errorf("invalid input:\n%s", strings.Join(lines, "\n")))
 	}
@@ -123,8 +123,9 @@ func printRuns(w io.Writer, runs []store.Run) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tSTATE\tTEAM\tPROJECT\tCREATED\tSHARDS\tREASON")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.State, r.Team, r.Project,
-			r.Created.Local().Format("2006-01-02 15:04:05"), len(r.Shards), truncate(r.Reason, 60))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", printable(r.ID), printable(string(r.State)),
+			printable(r.Team), printable(r.Project), r.Created.Local().Format("2006-01-02 15:04:05"), len(r.Shards),
+			truncate(printable(r.Reason), 60))
 	}
 	return tw.Flush()
 }
@@ -154,24 +155,28 @@ func newRunsShowCommand() *cobra.Command {
 	return cmd
 }
 
+// printRun prints a run; every string in it may come from a user (labels,
+// reasons quoting a plan), so each goes through printable.
 func printRun(w io.Writer, r store.Run) error {
-	fmt.Fprintf(w, "run %s: %s\n", r.ID, r.State)
-	fmt.Fprintf(w, "team %s, project %s, created %s\n", r.Team, r.Project, r.Created.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "run %s: %s\n", printable(r.ID), printable(string(r.State)))
+	fmt.Fprintf(w, "team %s, project %s, created %s\n", printable(r.Team), printable(r.Project),
+		r.Created.Local().Format(time.RFC3339))
 	if r.Reason != "" {
-		fmt.Fprintf(w, "reason: %s\n", r.Reason)
+		fmt.Fprintf(w, "reason: %s\n", printable(r.Reason))
 	}
 	if r.Source != nil {
-		fmt.Fprintf(w, "source: %s @ %s (%s)\n", r.Source.URL, r.Source.Ref, r.Source.Commit)
+		fmt.Fprintf(w, "source: %s @ %s (%s)\n", printable(r.Source.URL), printable(r.Source.Ref), printable(r.Source.Commit))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nAT\tFROM\tTO\tREASON")
 	for _, t := range r.Transitions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.At.Local().Format("15:04:05.000"), t.From, t.To, t.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.At.Local().Format("15:04:05.000"), printable(string(t.From)),
+			printable(string(t.To)), printable(t.Reason))
 	}
 	if len(r.Shards) > 0 {
 		fmt.Fprintln(tw, "\nSHARD\tLOCATION\tATTEMPT\tREADY\tDONE\tCLOCK OFFSET")
 		for _, s := range r.Shards {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%v\t%v\t%s\n", s.Index, s.Location, s.Attempt, s.Ready, s.Done, s.ClockOffset)
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%v\t%v\t%s\n", s.Index, printable(s.Location), s.Attempt, s.Ready, s.Done, s.ClockOffset)
 		}
 	}
 	for _, d := range r.Degraded {
@@ -179,7 +184,7 @@ func printRun(w io.Writer, r store.Run) error {
 		if d.End != nil {
 			end = d.End.Sub(d.Start).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "degraded from %s for %s: %s\n", d.Start.Local().Format("15:04:05"), end, d.Reason)
+		fmt.Fprintf(tw, "degraded from %s for %s: %s\n", d.Start.Local().Format("15:04:05"), end, printable(d.Reason))
 	}
 	return tw.Flush()
 }
@@ -203,7 +208,7 @@ func newRunsAbortCommand() *cobra.Command {
 			if f.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), run)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s (abort requested)\n", run.ID, run.State)
+			fmt.Fprintf(cmd.OutOrStdout(), "run %s: %s (abort requested)\n", printable(run.ID), printable(string(run.State)))
 			return nil
 		},
 	}
@@ -240,8 +245,8 @@ func newTestsListCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TEST\tVERSION\tNAME\tTEAM\tPROJECT\tSAVED")
 			for _, t := range tests {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", t.ID, t.Version, t.Name, t.Team, t.Project,
-					t.Created.Local().Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", printable(t.ID), t.Version, printable(t.Name),
+					printable(t.Team), printable(t.Project), t.Created.Local().Format("2006-01-02 15:04:05"))
 			}
 			return tw.Flush()
 		},
@@ -276,7 +281,7 @@ func newTestsCreateCommand() *cobra.Command {
 			if f.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), t)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "saved test %s version %d (%s)\n", t.ID, t.Version, t.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "saved test %s version %d (%s)\n", printable(t.ID), t.Version, printable(t.Name))
 			return nil
 		},
 	}
@@ -310,9 +315,11 @@ func splitList(s string) []string {
 	return out
 }
 
+// truncate shortens s to n runes, never cutting one in half.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }

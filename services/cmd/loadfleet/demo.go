@@ -16,6 +16,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas"
 	"github.com/loadfleet/loadfleet/services/app"
 	"github.com/loadfleet/loadfleet/services/demotarget"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
@@ -76,7 +77,7 @@ func (o *demoOptions) demo(cmd *cobra.Command) error {
 
 	reports, err := filepath.Abs(filepath.Join(o.run.dataDir, "reports"))
 	if err == nil {
-		err = os.MkdirAll(reports, 0o755)
+		err = private.Dir(reports)
 	}
 	if err != nil {
 		return failed(err)
@@ -124,11 +125,16 @@ func serveDemoTarget() (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
-// withListenHint points at --listen when the default port is taken.
+// withListenHint points at --listen when the default port is taken, or
+// when it is not loopback (the demo's platform has no API token).
 func withListenHint(err error) error {
 	var ee *exitError
-	if errors.As(err, &ee) && errors.Is(ee.err, syscall.EADDRINUSE) {
+	switch {
+	case !errors.As(err, &ee):
+	case errors.Is(ee.err, syscall.EADDRINUSE):
 		ee.err = fmt.Errorf("%w (another server there? --listen 127.0.0.1:0 picks a free port)", ee.err)
+	case errors.Is(ee.err, app.ErrNoToken):
+		ee.err = fmt.Errorf("the demo's platform has no API token, so it listens on loopback only (--listen 127.0.0.1:PORT): %w", ee.err)
 	}
 	return err
 }

@@ -57,6 +57,16 @@ func TestDemoRunsAndServesUntilInterrupted(t *testing.T) {
 	if err != nil || !strings.Contains(string(file), "<html") {
 		t.Fatalf("the report file %s: %v", m[1], err)
 	}
+	// The report shows the plan as run: its owner's only, as is its directory.
+	for path, want := range map[string]os.FileMode{m[1]: 0o600, filepath.Dir(m[1]): 0o700, filepath.Join(dir, "data"): 0o700} {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s: mode %s, want %s", path, info.Mode().Perm(), want)
+		}
+	}
 	resp, err := http.Get(m[2])
 	if err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func writeExplanation(w io.Writer, e *schedule.Explanation, src *validator.Sourc
 	row("executors:", strconv.Itoa(e.Executors))
 	row("shards:", shards(e))
 	if src != nil {
-		row("source:", fmt.Sprintf("%s %s (%s)", src.URL, src.Ref, src.SHA))
+		row("source:", printable(fmt.Sprintf("%s %s (%s)", src.URL, src.Ref, src.SHA)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -44,7 +44,7 @@ func writeExplanation(w io.Writer, e *schedule.Explanation, src *validator.Sourc
 		fmt.Fprintln(tw, "  #\tSTEP\tSTART\tDURATION\tUSERS\tSOURCE")
 		for i, s := range e.Steps {
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", i, s.Kind, seconds(s.StartSeconds),
-				seconds(s.DurationSeconds), span(s.FromUsers, s.ToUsers, strconv.Itoa), s.Source)
+				seconds(s.DurationSeconds), span(s.FromUsers, s.ToUsers, strconv.Itoa), printable(s.Source))
 		}
 		return tw.Flush()
 	}
@@ -52,7 +52,7 @@ func writeExplanation(w io.Writer, e *schedule.Explanation, src *validator.Sourc
 	for i, s := range e.Steps {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", i, s.Kind+randomized(s.Randomized),
 			seconds(s.StartSeconds), seconds(s.DurationSeconds), span(s.FromRate, s.ToRate, rate),
-			count(s.Arrivals), s.Source)
+			count(s.Arrivals), printable(s.Source))
 	}
 	return tw.Flush()
 }

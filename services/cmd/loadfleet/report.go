@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -53,15 +52,7 @@ func newReportCommand() *cobra.Command {
 				}
 				return nil
 			}
-			file, err := os.Create(out)
-			if err != nil {
-				return failed(err)
-			}
-			if err := render(file, &doc); err != nil {
-				_ = file.Close()
-				return failed(err)
-			}
-			if err := file.Close(); err != nil {
+			if err := writeFile(out, &doc, render); err != nil {
 				return failed(err)
 			}
 			return nil

@@ -69,7 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = ee.err
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "loadfleet: %v\n", err)
+		// Errors quote servers and plans: their lines are made printable.
+		fmt.Fprintf(stderr, "loadfleet: %s\n", printableLines(err.Error()))
 	}
 	if code == exitUsage && hint {
 		fmt.Fprintln(stderr, "Run 'loadfleet --help' for usage.")

@@ -19,6 +19,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/app"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/metadataclient"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
@@ -115,7 +116,7 @@ func (o *runOptions) submit(ctx context.Context, cmd *cobra.Command, server stri
 		// must not read an unreachable server as a verdict.
 		return "", &exitError{code: exitRunError, err: err}
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "run %s queued on %s\n", run.ID, server)
+	fmt.Fprintf(cmd.ErrOrStderr(), "run %s queued on %s\n", printable(run.ID), server)
 	f := follower{out: cmd.ErrOrStderr(), terminal: isTerminal(cmd.ErrOrStderr()), interval: o.interval,
 		api: api, progress: reportingclient.New(server, o.api.httpClient()), total: planDuration(run)}
 	final, err := f.follow(ctx, run.ID)
@@ -129,7 +130,7 @@ func (o *runOptions) submit(ctx context.Context, cmd *cobra.Command, server stri
 func (o *runOptions) finish(cmd *cobra.Command, api metadata.API, run store.Run) error {
 	raw, err := api.Report(context.Background(), run.ID)
 	if err != nil {
-		return &exitError{code: exitRunError, err: fmt.Errorf("run %s %s (%s); no report: %w", run.ID, run.State, run.Reason, err)}
+		return &exitError{code: exitRunError, err: fmt.Errorf("run %s %s (%s); no report: %w", run.ID, run.State, printable(run.Reason), err)}
 	}
 	var doc report.Document
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -159,8 +160,10 @@ func (o *runOptions) finish(cmd *cobra.Command, api metadata.API, run store.Run)
 	}
 }
 
+// writeFile renders doc into path. A new file is its owner's only (0600):
+// a report shows the plan as run.
 func writeFile(path string, doc *report.Document, render func(io.Writer, *report.Document) error) error {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, private.FileMode)
 	if err != nil {
 		return err
 	}
@@ -271,7 +274,7 @@ func (f *follower) follow(ctx context.Context, runID string) (store.Run, error) 
 		case <-ctx.Done():
 			if !aborting {
 				aborting = true
-				fmt.Fprintf(f.out, "\ninterrupted: aborting run %s\n", runID)
+				fmt.Fprintf(f.out, "\ninterrupted: aborting run %s\n", printable(runID))
 				if _, err := f.api.AbortRun(context.Background(), runID, "interrupted (Ctrl-C) by the CLI"); err != nil {
 					return store.Run{}, err
 				}
@@ -314,7 +317,7 @@ func (f *follower) print(run store.Run) {
 			clock = fmt.Sprintf("%s/%s", (-until).Truncate(time.Second), f.total.Truncate(time.Second))
 		}
 	}
-	line := fmt.Sprintf("%-9s %s  executors %d/%d ready", run.State, clock, ready, len(run.Shards))
+	line := fmt.Sprintf("%-9s %s  executors %d/%d ready", printable(string(run.State)), clock, ready, len(run.Shards))
 	if p, err := f.progress.Progress(context.Background(), run.ID); err == nil && !p.Time.IsZero() {
 		line += fmt.Sprintf("  arrivals %.0f/s (planned %.0f/s)  requests %.0f/s  p95 %.1f ms  errors %.2f%%  users %d",
 			p.StartedRate, p.PlannedRate, p.RPS, p.P95Ms, 100*p.ErrorRate, p.ActiveUsers)
@@ -326,16 +329,17 @@ func (f *follower) print(run store.Run) {
 	}
 }
 
-// printSummary prints the verdict, the per-request table and the criteria.
+// printSummary prints the verdict, the per-request table and the criteria;
+// request names and what quotes them go through printable.
 func printSummary(w io.Writer, d *report.Document) {
-	fmt.Fprintf(w, "run %s: %s", d.RunID, strings.ToUpper(string(d.Verdict)))
+	fmt.Fprintf(w, "run %s: %s", printable(d.RunID), printable(strings.ToUpper(string(d.Verdict))))
 	if d.VerdictReason != "" {
-		fmt.Fprintf(w, " (%s)", d.VerdictReason)
+		fmt.Fprintf(w, " (%s)", printable(d.VerdictReason))
 	}
 	fmt.Fprintf(w, "\narrivals: %d planned, %d started, %d dropped\n\n", d.Arrivals.Planned, d.Arrivals.Started, d.Arrivals.Dropped)
 	fmt.Fprintf(w, "%-24s %9s %9s %7s %9s %9s %9s %9s\n", "REQUEST", "COUNT", "KO", "RPS", "P50 MS", "P95 MS", "P99 MS", "MAX MS")
 	for _, r := range append(d.Requests, d.Total) {
-		name := r.Name
+		name := printable(r.Name)
 		if name == "" {
 			name = "(all)"
 		}
@@ -349,6 +353,6 @@ func printSummary(w io.Writer, d *report.Document) {
 		if !c.Passed {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(w, "  %s  %s\n", mark, c.Detail)
+		fmt.Fprintf(w, "  %s  %s\n", mark, printable(c.Detail))
 	}
 }

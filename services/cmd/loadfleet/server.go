@@ -17,6 +17,7 @@ type serverOptions struct {
 	listTargets bool
 	configFile  string
 	config      *configFlags
+	authToken   string
 }
 
 func newServerCommand() *cobra.Command {
@@ -31,7 +32,12 @@ SIGINT or SIGTERM shuts it down gracefully.
 Targets: ` + strings.Join(app.Targets(), ", ") + `. The default, all, needs no
 configuration: SQLite and the embedded series under --data-dir, executors as
 child processes. In microservices mode each process runs one target and
---config gives the others' addresses.`,
+--config gives the others' addresses.
+
+Without API tokens (auth.tokens, --auth-token) the server listens on loopback
+only: a non-loopback --listen is refused unless --insecure-no-auth, and the
+loopback API refuses requests from web pages (foreign Host or Origin) and
+bodies that are not application/json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd)
@@ -46,6 +52,10 @@ child processes. In microservices mode each process runs one target and
 	f.StringVar(&o.configFile, "config", "", "YAML configuration file (stores, series, locations, other targets' addresses)")
 	f.StringVar(&o.config.cfg.DataDir, "data-dir", app.DefaultDataDir, "where the embedded stores and local executors keep their files")
 	f.StringVar(&o.config.cfg.PublicURL, "public-url", "", "how executors and other targets reach this process (default http://LISTEN)")
+	f.StringVar(&o.authToken, "auth-token", "",
+		"an API token the server accepts, besides auth.tokens (prefer LOADFLEET_AUTH_TOKEN: a command line is visible to every user)")
+	f.BoolVar(&o.config.cfg.Auth.InsecureNoAuth, "insecure-no-auth", false,
+		"allow a non-loopback --listen without API tokens: an open API on the network (logged every minute)")
 	o.config.register(f)
 	return cmd
 }
@@ -65,6 +75,9 @@ func (o *serverOptions) run(cmd *cobra.Command) error {
 		if cfg, err = app.LoadConfigFile(o.configFile, cfg); err != nil {
 			return usageErrorf("%v", err)
 		}
+	}
+	if o.authToken != "" {
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, o.authToken)
 	}
 	logger := newLogger(cmd.ErrOrStderr(), o.config.logLevel)
 	a, err := app.New(o.target, cfg, logger)

@@ -77,3 +77,48 @@ func waitForAddr(t *testing.T, log *syncBuffer, exited <-chan int) string {
 	t.Fatalf("the server did not log its address:\n%s", log.String())
 	return ""
 }
+
+// Without a token the server refuses a network address, saying how to
+// proceed, and binds nothing.
+func TestServerRefusesANetworkAddressWithoutTokens(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
+		code, _, stderr := loadfleet(t, "server", "--target=validator", "--listen", listen)
+		if code == exitOK || !strings.Contains(stderr, "refusing to listen on "+listen) ||
+			!strings.Contains(stderr, "auth.tokens") || !strings.Contains(stderr, "--insecure-no-auth") ||
+			strings.Contains(stderr, "msg=serving") {
+			t.Errorf("server --listen %s without tokens: exit %d\n%s\nwant a refusal naming the address and the ways out", listen, code, stderr)
+		}
+	}
+}
+
+// LOADFLEET_AUTH_TOKEN (--auth-token) is an API token: what the image's
+// default command needs to listen on the network.
+func TestServerAuthTokenFromTheEnvironment(t *testing.T) {
+	t.Setenv("LOADFLEET_AUTH_TOKEN", "s3cret-token")
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"server", "--target=validator", "--listen", "127.0.0.1:0",
+			"--git-cache-dir", t.TempDir()}, &stdout, &stderr)
+	}()
+	base := "http://" + waitForAddr(t, &stderr, exited)
+	for token, want := range map[string]int{"": http.StatusUnauthorized, "s3cret-token": http.StatusOK} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/validate", strings.NewReader(validatortest.ConstantPlan()))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("POST /v1/validate with token %q = %d, want %d", token, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	<-exited
+}

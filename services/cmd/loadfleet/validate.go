@@ -86,7 +86,7 @@ func (o *validateOptions) run(cmd *cobra.Command, files []string) error {
 		}
 		allValid = allValid && fr.res.Valid
 		for _, note := range fr.res.Notes {
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: note: %s\n", file, note)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: note: %s\n", printable(file), printable(note))
 		}
 		if err := o.print(cmd.OutOrStdout(), fr); err != nil {
 			return failed(err)
@@ -169,13 +169,13 @@ func printJSON(w io.Writer, fr fileResult, explain bool) error {
 func printText(w io.Writer, fr fileResult, explain bool) error {
 	if !fr.res.Valid {
 		for _, p := range fr.res.Problems {
-			if _, err := fmt.Fprintf(w, "%s: %s\n", fr.file, problemText(p)); err != nil {
+			if _, err := fmt.Fprintf(w, "%s: %s\n", printable(fr.file), printable(problemText(p))); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if _, err := fmt.Fprintf(w, "%s: valid\n", fr.file); err != nil {
+	if _, err := fmt.Fprintf(w, "%s: valid\n", printable(fr.file)); err != nil {
 		return err
 	}
 	if explain && fr.res.Explain != nil {

@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
@@ -65,9 +66,13 @@ type Store struct {
 	logger *slog.Logger
 }
 
-// New opens (creating if needed) the store at path.
+// New opens (creating if needed) the store at path. The file holds shard
+// tokens and plans: it and its -wal and -shm are its owner's only (0600).
 func New(path string, logger *slog.Logger) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), private.DirMode); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	if err := private.SQLite(path); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
 	q := url.Values{}

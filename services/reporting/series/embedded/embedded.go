@@ -21,6 +21,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -77,7 +78,12 @@ func New(path string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), private.DirMode); err != nil {
+		return nil, fmt.Errorf("embedded series store: %w", err)
+	}
+	// The series name the plan's requests: its owner's only (0600), as
+	// are the -wal and -shm SQLite creates with the file's mode.
+	if err := private.SQLite(path); err != nil {
 		return nil, fmt.Errorf("embedded series store: %w", err)
 	}
 	// WAL lets readers (the live view) run while a batch is written;
