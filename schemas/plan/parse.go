@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -35,6 +36,10 @@ var (
 	// ErrTooDeep: arrays and objects nest deeper than MaxDepth; its one
 	// problem has the JSON pointer and the line and column where.
 	ErrTooDeep = errors.New("plan nests too deeply")
+	// ErrTooManyValues: the document holds more than MaxValues JSON values;
+	// its one problem names the count, the limit, and the pointer, line and
+	// column of the first value over it.
+	ErrTooManyValues = errors.New("plan holds too many values")
 )
 
 // Parser parses and validates plans against the embedded schema. It is
@@ -42,8 +47,10 @@ var (
 type Parser struct {
 	schema *jsonschema.Schema
 	// doc is the schema document itself, to name the fields an object
-	// allows in messages.
-	doc any
+	// allows in messages; factsCache holds what facts found in it, by
+	// schema location (string to schemaFacts).
+	doc        any
+	factsCache sync.Map
 }
 
 // NewParser compiles the embedded test-plan schema.
@@ -77,22 +84,24 @@ func Parse(data []byte) (*Plan, error) {
 
 // Parse parses a plan document and validates it completely. A plan that
 // is rejected comes back as a *ValidationError listing every problem found
-// (its Kind is ErrTooLarge, ErrTooDeep, ErrSyntax or ErrInvalid); a plan that is
-// accepted is safe to hand to the schedule package.
+// (its Kind is ErrTooLarge, ErrTooDeep, ErrTooManyValues, ErrSyntax or
+// ErrInvalid); a plan that is accepted is safe to hand to the schedule
+// package.
 //
-// The stages: size limit; nesting depth (a scan of the bytes that refuses
-// more than MaxDepth levels before anything is decoded, as every later stage
-// costs memory per level); JSON syntax (one problem with line and column);
-// a token walk for duplicate keys and numbers out of float64 range; the JSON
-// Schema; a strict decode; the semantic rules. A stage's problems stop the
-// later stages that would only report their consequences.
+// The stages: size limit; nesting depth and value count (a scan of the
+// bytes that refuses more than MaxDepth levels or MaxValues values before
+// anything is decoded, as every later stage costs memory per level and per
+// value); JSON syntax (one problem with line and column); a token walk for
+// duplicate keys and numbers out of float64 range; the JSON Schema; a
+// strict decode; the semantic rules. A stage's problems stop the later
+// stages that would only report their consequences.
 func (p *Parser) Parse(data []byte) (*Plan, error) {
 	if len(data) > MaxPlanBytes {
 		return nil, &ValidationError{Kind: ErrTooLarge, Problems: []Problem{{
 			Message: fmt.Sprintf("plan is %d bytes; the limit is %d bytes (1 MiB)", len(data), MaxPlanBytes),
 		}}}
 	}
-	if err := CheckDepth(data); err != nil {
+	if err := CheckBounds(data); err != nil {
 		return nil, err
 	}
 	if prob, bad := syntaxProblem(data); bad {
@@ -105,9 +114,9 @@ func (p *Parser) Parse(data []byte) (*Plan, error) {
 		// saying is that a plan is an object.
 		verr.Problems = nil
 	}
-	walked := append([]Problem(nil), verr.Problems...)
+	walked := pathsOf(verr.Problems)
 	for _, prob := range p.schemaProblems(tree) {
-		if !coveredBy(prob.Path, walked) {
+		if !walked.covers(prob.Path) {
 			verr.Problems = append(verr.Problems, prob)
 		}
 	}
@@ -127,14 +136,34 @@ func (p *Parser) Parse(data []byte) (*Plan, error) {
 	return pl, nil
 }
 
-// coveredBy reports whether path is at or under a path already reported.
-func coveredBy(path string, reported []Problem) bool {
-	for _, r := range reported {
-		if path == r.Path || strings.HasPrefix(path, r.Path+"/") {
+// pathSet holds the paths of problems already reported.
+type pathSet map[string]bool
+
+func pathsOf(problems []Problem) pathSet {
+	set := make(pathSet, len(problems))
+	for _, p := range problems {
+		set[p.Path] = true
+	}
+	return set
+}
+
+// covers reports whether path is at or under a path in the set. It looks
+// up path and each of its prefixes, so that thousands of problems checked
+// against thousands cost no more than their depth each.
+func (s pathSet) covers(path string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for {
+		if s[path] {
 			return true
 		}
+		i := strings.LastIndexByte(path, '/')
+		if i < 0 {
+			return false
+		}
+		path = path[:i]
 	}
-	return false
 }
 
 // syntaxProblem checks that data is one JSON value and locates the first
@@ -273,9 +302,10 @@ func semanticsOfCleanSections(tree any, schemaProblems []Problem) []Problem {
 	}
 	sem := &ValidationError{Kind: ErrInvalid}
 	checkSemantics(&pl, sem)
+	reported := pathsOf(schemaProblems)
 	var kept []Problem
 	for _, prob := range sem.Problems {
-		if cleanWithDeps(topSection(prob.Path), dirty) && !coveredBy(prob.Path, schemaProblems) {
+		if cleanWithDeps(topSection(prob.Path), dirty) && !reported.covers(prob.Path) {
 			kept = append(kept, prob)
 		}
 	}

@@ -539,3 +539,56 @@ func TestParserIsSafeForConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestComparePointers(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+		why  string
+	}{
+		{"/a", "/a", 0, "the same pointer"},
+		{"", "/a", -1, "the whole document comes before its parts"},
+		{"/a", "/a/b", -1, "a value comes before what it holds"},
+		{"/s/2", "/s/10", -1, "indexes compare as numbers, not as text"},
+		{"/s/10/x", "/s/9/y", 1, "the index decides before the rest"},
+		{"/s/007", "/s/7", -1, "equal numbers spelt differently stay apart, as text"},
+		{"/b", "/a/z", 1, "keys compare as text"},
+		{"/1", "/a", -1, "a number and a key compare as text"},
+		{"/a//b", "/a/b", -1, "an empty key is a token too"},
+	}
+	for _, tt := range tests {
+		if got := comparePointers(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s: comparePointers(%q, %q) = %d, want %d", tt.why, tt.a, tt.b, got, tt.want)
+		}
+		if got := comparePointers(tt.b, tt.a); got != -tt.want {
+			t.Errorf("%s: comparePointers(%q, %q) = %d, want %d", tt.why, tt.b, tt.a, got, -tt.want)
+		}
+	}
+}
+
+func TestPathSetCovers(t *testing.T) {
+	tests := []struct {
+		reported []string
+		path     string
+		want     bool
+		why      string
+	}{
+		{nil, "/a", false, "nothing reported"},
+		{[]string{"/a"}, "/a", true, "the path itself"},
+		{[]string{"/a"}, "/a/b/0", true, "under a reported path"},
+		{[]string{"/a"}, "/ab", false, "a longer key is not under it"},
+		{[]string{"/a/"}, "/a", false, "the empty key under /a does not cover /a"},
+		{[]string{"/a/"}, "/a//x", true, "under the empty key"},
+		{[]string{""}, "/anything", true, "the whole document covers every path"},
+		{[]string{"/b", "/c/1"}, "/c/10", false, "index 1 does not cover index 10"},
+	}
+	for _, tt := range tests {
+		var problems []Problem
+		for _, p := range tt.reported {
+			problems = append(problems, Problem{Path: p})
+		}
+		if got := pathsOf(problems).covers(tt.path); got != tt.want {
+			t.Errorf("%s: %q covers %q = %v, want %v", tt.why, tt.reported, tt.path, got, tt.want)
+		}
+	}
+}

@@ -36,6 +36,7 @@ func FuzzParse(f *testing.F) {
 		`{"criteria":[{"metric":"latency.p99.9","max":1.5,"min":"1ms"}]}`,
 		`{"labels":{"a/b~":"x"},"target":{"baseUrl":"http://[::1]:8080/${x}"}}`,
 		"{\"name\":\"\xff\xfe\"}", `{"name":"\ud800"}`, strings.Repeat("[", 20000),
+		`{"labels":[` + strings.Repeat("{},", plan.MaxValues) + `{}]}`,
 	} {
 		f.Add([]byte(nasty))
 	}
@@ -60,11 +61,12 @@ func checkRejection(t *testing.T, err error) {
 		t.Fatalf("rejection %T %v is not a ValidationError with problems", err, err)
 	}
 	syntax, tooLarge, tooDeep := errors.Is(err, plan.ErrSyntax), errors.Is(err, plan.ErrTooLarge), errors.Is(err, plan.ErrTooDeep)
-	if !syntax && !tooLarge && !tooDeep && !errors.Is(err, plan.ErrInvalid) {
+	tooMany := errors.Is(err, plan.ErrTooManyValues)
+	if !syntax && !tooLarge && !tooDeep && !tooMany && !errors.Is(err, plan.ErrInvalid) {
 		t.Fatalf("rejection %v has no kind", err)
 	}
-	if tooDeep && (len(verr.Problems) != 1 || verr.Problems[0].Line < 1) {
-		t.Fatalf("a depth refusal is one problem with a line: %+v", verr.Problems)
+	if (tooDeep || tooMany) && (len(verr.Problems) != 1 || verr.Problems[0].Line < 1) {
+		t.Fatalf("a depth or value-count refusal is one problem with a line: %+v", verr.Problems)
 	}
 	for _, p := range verr.Problems {
 		switch {

@@ -156,27 +156,29 @@ func (p *Parser) leafMessage(e *jsonschema.ValidationError, ptr string) string {
 // oneOfMessage explains the objects that hold exactly (or at most) one of
 // several optional fields.
 func (p *Parser) oneOfMessage(schemaURL string) string {
-	node, _ := p.schemaNode(schemaURL).(map[string]any)
-	required := map[string]bool{}
-	if reqs, ok := node["required"].([]any); ok {
-		for _, r := range reqs {
-			required[fmt.Sprint(r)] = true
-		}
-	}
-	var optional []string
-	for _, name := range p.propertyNames(schemaURL) {
-		if !required[name] {
-			optional = append(optional, name)
-		}
-	}
-	if _, hasMin := node["minProperties"]; hasMin {
-		return "must set exactly one of " + strings.Join(optional, ", ")
-	}
-	return "must set at most one of " + strings.Join(optional, ", ")
+	return p.facts(schemaURL).oneOf
 }
 
-// propertyNames lists the properties the schema at schemaURL defines.
+// propertyNames lists the properties the schema at schemaURL defines. The
+// slice is shared: callers must not modify it.
 func (p *Parser) propertyNames(schemaURL string) []string {
+	return p.facts(schemaURL).names
+}
+
+// schemaFacts is what messages say about one schema location.
+type schemaFacts struct {
+	names []string // its properties, sorted
+	oneOf string   // oneOfMessage's sentence
+}
+
+// facts returns the facts of a schema location, worked out once per
+// location: a plan with thousands of problems at the same few locations
+// (20,000 invalid steps) would otherwise walk the schema document for each.
+// The locations are those of the schema, so the cache is bounded.
+func (p *Parser) facts(schemaURL string) schemaFacts {
+	if f, ok := p.factsCache.Load(schemaURL); ok {
+		return f.(schemaFacts)
+	}
 	node, _ := p.schemaNode(schemaURL).(map[string]any)
 	props, _ := node["properties"].(map[string]any)
 	names := make([]string, 0, len(props))
@@ -184,7 +186,24 @@ func (p *Parser) propertyNames(schemaURL string) []string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	return names
+	required := map[string]bool{}
+	if reqs, ok := node["required"].([]any); ok {
+		for _, r := range reqs {
+			required[fmt.Sprint(r)] = true
+		}
+	}
+	var optional []string
+	for _, name := range names {
+		if !required[name] {
+			optional = append(optional, name)
+		}
+	}
+	f := schemaFacts{names: names, oneOf: "must set at most one of " + strings.Join(optional, ", ")}
+	if _, hasMin := node["minProperties"]; hasMin {
+		f.oneOf = "must set exactly one of " + strings.Join(optional, ", ")
+	}
+	p.factsCache.Store(schemaURL, f)
+	return f
 }
 
 // schemaNode resolves the fragment of a schema location in the schema
@@ -199,7 +218,9 @@ func (p *Parser) schemaNode(schemaURL string) any {
 		if tok == "" {
 			continue
 		}
-		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		if strings.Contains(tok, "~") { // "~1" first, or "~01" would become "/"
+			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		}
 		switch n := node.(type) {
 		case map[string]any:
 			node = n[tok]

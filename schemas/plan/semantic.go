@@ -486,7 +486,7 @@ func count(n float64) string {
 // (values, not keys), at ptr. It reads the body without decoding it into a
 // tree, and spells a pointer only for a problem.
 func checkJSONTemplates(body json.RawMessage, ptr string, v *ValidationError) {
-	if valid, deep := (&depthScanner{data: body, max: MaxDepth}).scan(); !valid || deep {
+	if valid, deep := (&boundsScanner{data: body, maxDepth: MaxDepth}).scan(); !valid || deep {
 		return // not from Parse, which checked both; treeReader needs them
 	}
 	r := &treeReader{data: body}

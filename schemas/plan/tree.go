@@ -6,7 +6,7 @@ import (
 )
 
 // treeReader reads a document that is valid JSON nesting at most MaxDepth
-// levels (Parse checks both first) in one recursive pass, bounded by that
+// levels (Parse checks both first, and the value count) in one recursive pass, bounded by that
 // depth. It replaces encoding/json's Decoder.Token, which allocates an
 // error value for every number it reads.
 //

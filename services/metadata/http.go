@@ -246,9 +246,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		httpserver.WriteJSON(w, status, ErrorBody{Error: "cannot read the request body: " + err.Error()})
 		return nil, false
 	}
-	// Every body is JSON decoded into a value; the depth bound of plans
-	// applies to all of them, before anything is decoded.
-	if err := plan.CheckDepth(body); err != nil {
+	// Every body is JSON decoded into a value; the depth and value-count
+	// bounds of plans apply to all of them, before anything is decoded.
+	if err := plan.CheckBounds(body); err != nil {
 		answer(w, 0, nil, err)
 		return nil, false
 	}

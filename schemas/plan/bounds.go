@@ -15,34 +15,67 @@ import (
 // megabyte of "[[[[..." cost 374 MB and 3.7 s before anything refused it.
 const MaxDepth = 64
 
-// CheckDepth refuses a document that nests deeper than MaxDepth, before any
-// decoding: it is one pass over the bytes that allocates nothing unless it
-// refuses. The error is a *ValidationError of kind ErrTooDeep whose one
-// problem has the JSON pointer of the value that goes too deep and its line
-// and column. Any other document, valid JSON or not, passes: syntax is the
-// decoder's to report.
-func CheckDepth(data []byte) error {
-	s := depthScanner{data: data, max: MaxDepth}
-	if _, deep := s.scan(); !deep {
-		return nil
+// MaxValues is how many JSON values (objects, arrays, strings, numbers,
+// true, false and null, at any depth; object keys are not values) a plan,
+// or any JSON body the services read, may hold.
+//
+// Why a limit: the later stages cost memory per value (the generic tree
+// about 100-200 bytes, more for a value the schema refuses), so a megabyte
+// of shallow "{},{},..." (350,000 values) cost 55-65 MB per parse, and one
+// of invalid steps gigabytes. 20,000 values bound the worst plan to a few
+// megabytes (figures in bounds_test.go and the validator's bounded_test.go).
+//
+// Why it is safe: the example plans hold 32 to 117 values; a step is about
+// a dozen, so 20,000 is over 1,000 steps with room to spare. Bulk data does
+// not count against it: a feeder is a file (not part of the plan), and a
+// raw request body, however long, is one string value. Only a JSON request
+// body ("body": {"json": ...}) or labels and headers by the thousand could
+// come near it, and a body of 20,000 values is far beyond a request a load
+// test repeats.
+const MaxValues = 20_000
+
+// CheckBounds refuses a document that nests deeper than MaxDepth or holds
+// more than MaxValues values, before any decoding: it is one pass over the
+// bytes that allocates nothing unless it refuses. The error is a
+// *ValidationError of kind ErrTooDeep or ErrTooManyValues whose one problem
+// has the JSON pointer of the value that passes the limit and its line and
+// column (depth first: a document past both is refused for its depth). Any
+// other document, valid JSON or not, passes: syntax is the decoder's to
+// report, and cheap to find.
+func CheckBounds(data []byte) error {
+	s := boundsScanner{data: data, maxDepth: MaxDepth, maxValues: MaxValues}
+	valid, deep := s.scan()
+	switch {
+	case deep:
+		line, col := position(data, s.deepAt)
+		return &ValidationError{Kind: ErrTooDeep, Problems: []Problem{{
+			Path: s.pointer(s.deepPath),
+			Message: fmt.Sprintf("arrays and objects nest more than %d levels deep here (level %d); "+
+				"the limit is %d", MaxDepth, MaxDepth+1, MaxDepth),
+			Line: line, Column: col,
+		}}}
+	case valid && s.values > MaxValues:
+		line, col := position(data, s.manyAt)
+		return &ValidationError{Kind: ErrTooManyValues, Problems: []Problem{{
+			Path: s.pointer(s.manyPath),
+			Message: fmt.Sprintf("the document holds %d JSON values (objects, arrays, strings, numbers, "+
+				"true, false, null); the limit is %d, passed here (value %d)", s.values, MaxValues, MaxValues+1),
+			Line: line, Column: col,
+		}}}
 	}
-	line, col := position(data, s.deepAt)
-	return &ValidationError{Kind: ErrTooDeep, Problems: []Problem{{
-		Path: s.pointer(),
-		Message: fmt.Sprintf("arrays and objects nest more than %d levels deep here (level %d); "+
-			"the limit is %d", MaxDepth, MaxDepth+1, MaxDepth),
-		Line: line, Column: col,
-	}}}
+	return nil
 }
 
-// depthScanner is a validating JSON scanner (RFC 8259, as encoding/json
-// reads it) that stops at the first container opened deeper than max. Its
-// recursion is therefore bounded by max, whatever the input. It keeps the
-// path to the current value, to name where the limit was passed.
-type depthScanner struct {
-	data []byte
-	pos  int
-	max  int
+// boundsScanner is a validating JSON scanner (RFC 8259, as encoding/json
+// reads it) that stops at the first container opened deeper than maxDepth,
+// and counts the values. Its recursion is therefore bounded by maxDepth,
+// whatever the input. It keeps the path to the current value, to name where
+// a limit was passed.
+type boundsScanner struct {
+	data      []byte
+	pos       int
+	maxDepth  int
+	maxValues int
 	// path holds one frame per open container.
 	path []frame
 	// deepAt is the offset of the bracket that went too deep, and deepPath
@@ -50,6 +83,12 @@ type depthScanner struct {
 	deepAt   int
 	deepPath []frame
 	deep     bool
+	// values counts the values scanned; manyAt and manyPath locate value
+	// maxValues+1 (maxValues 0: none is located). The scan goes on past it,
+	// to count them all.
+	values   int
+	manyAt   int
+	manyPath []frame
 }
 
 // frame is an open container: an array and its current index, or an object
@@ -61,10 +100,10 @@ type frame struct {
 }
 
 // scan reports whether data is exactly one JSON value (valid) and whether
-// it nests deeper than max (deep). valid is meaningful only when deep is
-// false: the scan stops where the limit is passed.
-func (s *depthScanner) scan() (valid, deep bool) {
-	s.path = make([]frame, 0, s.max)
+// it nests deeper than maxDepth (deep). valid is meaningful only when deep
+// is false: the scan stops where the depth limit is passed.
+func (s *boundsScanner) scan() (valid, deep bool) {
+	s.path = make([]frame, 0, s.maxDepth)
 	ok := s.value() && !s.deep
 	if s.deep {
 		return false, true
@@ -73,7 +112,7 @@ func (s *depthScanner) scan() (valid, deep bool) {
 	return ok && s.pos == len(s.data), false
 }
 
-func (s *depthScanner) skipSpace() {
+func (s *boundsScanner) skipSpace() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -85,14 +124,17 @@ func (s *depthScanner) skipSpace() {
 }
 
 // value scans one value; false means invalid or too deep.
-func (s *depthScanner) value() bool {
+func (s *boundsScanner) value() bool {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return false
 	}
+	if s.values++; s.values == s.maxValues+1 && s.maxValues > 0 {
+		s.manyAt, s.manyPath = s.pos, slices.Clone(s.path)
+	}
 	switch c := s.data[s.pos]; {
 	case c == '{' || c == '[':
-		if len(s.path) >= s.max {
+		if len(s.path) >= s.maxDepth {
 			s.deep, s.deepAt, s.deepPath = true, s.pos, slices.Clone(s.path)
 			return false
 		}
@@ -115,7 +157,7 @@ func (s *depthScanner) value() bool {
 	return false
 }
 
-func (s *depthScanner) object() bool {
+func (s *boundsScanner) object() bool {
 	s.path = append(s.path, frame{})
 	defer func() { s.path = s.path[:len(s.path)-1] }()
 	s.skipSpace()
@@ -155,7 +197,7 @@ func (s *depthScanner) object() bool {
 	}
 }
 
-func (s *depthScanner) array() bool {
+func (s *boundsScanner) array() bool {
 	s.path = append(s.path, frame{array: true})
 	defer func() { s.path = s.path[:len(s.path)-1] }()
 	s.skipSpace()
@@ -187,7 +229,7 @@ func (s *depthScanner) array() bool {
 // string scans a string literal from its opening quote. Like encoding/json,
 // it refuses control characters and unknown escapes and lets any other byte
 // through (invalid UTF-8 is replaced on decoding, not refused).
-func (s *depthScanner) string() bool {
+func (s *boundsScanner) string() bool {
 	s.pos++ // the opening quote
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
@@ -228,7 +270,7 @@ func isHex(c byte) bool {
 }
 
 // number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *depthScanner) number() bool {
+func (s *boundsScanner) number() bool {
 	if s.data[s.pos] == '-' {
 		s.pos++
 	}
@@ -260,7 +302,7 @@ func (s *depthScanner) number() bool {
 	return true
 }
 
-func (s *depthScanner) digits() int {
+func (s *boundsScanner) digits() int {
 	n := 0
 	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
 		s.pos++
@@ -269,7 +311,7 @@ func (s *depthScanner) digits() int {
 	return n
 }
 
-func (s *depthScanner) literal(word string) bool {
+func (s *boundsScanner) literal(word string) bool {
 	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
 		return false
 	}
@@ -277,11 +319,11 @@ func (s *depthScanner) literal(word string) bool {
 	return true
 }
 
-// pointer is the JSON pointer of the container that went too deep; only
-// meaningful once scan has reported deep.
-func (s *depthScanner) pointer() string {
-	tokens := make([]any, len(s.deepPath))
-	for i, f := range s.deepPath {
+// pointer spells the JSON pointer of a path the scan kept (deepPath or
+// manyPath).
+func (s *boundsScanner) pointer(path []frame) string {
+	tokens := make([]any, len(path))
+	for i, f := range path {
 		if f.array {
 			tokens[i] = f.index
 			continue
