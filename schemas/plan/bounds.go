@@ -20,19 +20,21 @@ const MaxDepth = 64
 // or any JSON body the services read, may hold.
 //
 // Why a limit: the later stages cost memory per value (the generic tree
-// about 100-200 bytes, more for a value the schema refuses), so a megabyte
-// of shallow "{},{},..." (350,000 values) cost 55-65 MB per parse, and one
-// of invalid steps gigabytes. 20,000 values bound the worst plan to a few
-// megabytes (figures in bounds_test.go and the validator's bounded_test.go).
+// about 150 bytes, the schema's errors and our problems over 1 KB for a value
+// the schema refuses), so a megabyte of shallow "{},{},..." (350,000
+// values) cost 55-65 MB per parse, and a megabyte of invalid steps
+// gigabytes. At 10,000 values the costliest plan under the limit (10,000
+// invalid steps or labels) peaks at about 30 MB of heap for four parses at
+// once, request and response included (services/validator/bounded_test.go).
 //
-// Why it is safe: the example plans hold 32 to 117 values; a step is about
-// a dozen, so 20,000 is over 1,000 steps with room to spare. Bulk data does
-// not count against it: a feeder is a file (not part of the plan), and a
-// raw request body, however long, is one string value. Only a JSON request
-// body ("body": {"json": ...}) or labels and headers by the thousand could
-// come near it, and a body of 20,000 values is far beyond a request a load
-// test repeats.
-const MaxValues = 20_000
+// Why it is safe: the example plans hold 32 to 117 values, and a request
+// step about a dozen, so 10,000 is some 800 steps. Bulk data does not count
+// against it: a feeder is a file, not part of the plan, and a raw request
+// body, however long, is one string value. Only a JSON request body
+// ("body": {"json": ...}) could come near it, and one of 10,000 values (100
+// KB and more) is far beyond a request a load test repeats; it can be sent
+// as a raw body.
+const MaxValues = 10_000
 
 // CheckBounds refuses a document that nests deeper than MaxDepth or holds
 // more than MaxValues values, before any decoding: it is one pass over the

@@ -115,11 +115,14 @@ func (p *Parser) Parse(data []byte) (*Plan, error) {
 		verr.Problems = nil
 	}
 	walked := pathsOf(verr.Problems)
-	for _, prob := range p.schemaProblems(tree) {
+	schema := p.schemaProblems(tree)
+	kept := schema[:0] // filtered in place: there may be thousands
+	for _, prob := range schema {
 		if !walked.covers(prob.Path) {
-			verr.Problems = append(verr.Problems, prob)
+			kept = append(kept, prob)
 		}
 	}
+	verr.Problems = append(verr.Problems, kept...)
 	if len(verr.Problems) > 0 {
 		verr.Problems = sortProblems(append(verr.Problems, semanticsOfCleanSections(tree, verr.Problems)...))
 		return nil, verr

@@ -127,17 +127,33 @@ func pointer(base string, tokens ...any) string {
 	var b strings.Builder
 	b.WriteString(base)
 	for _, t := range tokens {
-		b.WriteByte('/')
 		switch t := t.(type) {
 		case int:
+			b.WriteByte('/')
 			b.WriteString(strconv.Itoa(t))
+		case string:
+			writeToken(&b, t)
 		default:
-			s := fmt.Sprint(t)
-			if strings.ContainsAny(s, "~/") { // "~" first, or "/"'s "~1" would become "~01"
-				s = strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-			}
-			b.WriteString(s)
+			writeToken(&b, fmt.Sprint(t))
 		}
 	}
 	return b.String()
+}
+
+// keyPointer is the JSON pointer of string reference tokens (the schema
+// validator's instance locations), without boxing each one into an any.
+func keyPointer(tokens []string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		writeToken(&b, t)
+	}
+	return b.String()
+}
+
+func writeToken(b *strings.Builder, s string) {
+	b.WriteByte('/')
+	if strings.ContainsAny(s, "~/") { // "~" first, or "/"'s "~1" would become "~01"
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+	}
+	b.WriteString(s)
 }

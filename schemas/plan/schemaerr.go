@@ -45,7 +45,7 @@ func defMessage(def string) string {
 }
 
 func (p *Parser) collect(e *jsonschema.ValidationError, out *[]Problem) {
-	ptr := pointer("", toAny(e.InstanceLocation)...)
+	ptr := keyPointer(e.InstanceLocation)
 	switch k := e.ErrorKind.(type) {
 	case *kind.AnyOf, *kind.OneOf:
 		if msg := defMessage(defName(e.SchemaURL)); msg != "" {
@@ -304,12 +304,4 @@ func quoteValue(v any) string {
 		return strconv.Quote(s)
 	}
 	return fmt.Sprint(v)
-}
-
-func toAny(tokens []string) []any {
-	out := make([]any, len(tokens))
-	for i, t := range tokens {
-		out[i] = t
-	}
-	return out
 }

@@ -3,6 +3,7 @@ package validator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/validator"
 	"github.com/loadfleet/loadfleet/services/validator/validatorclient"
@@ -64,6 +66,103 @@ func TestHTTPRefusesDeepNestingCheaply(t *testing.T) {
 	if allocated > 100<<20 {
 		t.Fatalf("allocated %d MiB, over 100 MiB", allocated>>20)
 	}
+}
+
+// TestHTTPShallowPlansStayUnder100MB is the other memory case of issue 12:
+// plans of many small shallow values. Four 1 MB plans of "{},{},..." at
+// once peaked at 130 MB of heap in use; now the bounds scan refuses them,
+// naming the count. The costliest plans the scan lets through hold exactly
+// plan.MaxValues values, nearly all of which the schema refuses (one
+// problem each, listed in full): four of those at once, request and
+// response included, must stay under 100 MB of heap in use too, sampled
+// every millisecond while they run (about 30 MB when measured).
+func TestHTTPShallowPlansStayUnder100MB(t *testing.T) {
+	srv, _ := newServer(t)
+	repeat := func(elem string, n int) string { return strings.Repeat(elem+",", n-1) + elem }
+	// planWith is a valid plan but for its labels and steps; without them, it
+	// holds 13 values.
+	planWith := func(labels, steps string) string {
+		return `{"name":"x","labels":` + labels + `,"target":{"baseUrl":"http://127.0.0.1:1"},` +
+			`"load":{"open":[{"atOnceUsers":{"users":1}}]},"scenarios":[{"name":"a","steps":[` + steps + `]}]}`
+	}
+	labels := make([]string, plan.MaxValues-13-1-4) // the object, and one valid step
+	for i := range labels {
+		labels[i] = fmt.Sprintf(`"k%d":0`, i)
+	}
+	tests := []struct {
+		name string
+		doc  string
+		// problems is how many the answer lists (1: the bounds refusal).
+		problems int
+	}{
+		{"1 MB of empty objects", `{"name":"x","labels":[` + repeat("{}", 340_000) + `]}`, 1},
+		{"1 MB of zeros", `{"name":"x","labels":[` + repeat("0", 500_000) + `]}`, 1},
+		{"steps that are numbers, at the limit",
+			planWith("{}", repeat("1", plan.MaxValues-13-1)), plan.MaxValues - 13 - 1},
+		{"labels that are numbers, at the limit",
+			planWith("{"+strings.Join(labels, ",")+"}", `{"request":{"name":"r","url":"/"}}`), len(labels)},
+	}
+	const parallel = 4
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bodies := make([]validator.Response, parallel)
+			peak := peakHeapInUse(func() {
+				var wg sync.WaitGroup
+				for i := range parallel {
+					wg.Go(func() {
+						resp, err := srv.Client().Post(srv.URL+validator.ValidatePath, "application/json", strings.NewReader(tt.doc))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						defer resp.Body.Close()
+						decode(t, resp, http.StatusUnprocessableEntity, &bodies[i])
+					})
+				}
+				wg.Wait()
+			})
+			for _, b := range bodies {
+				if len(b.Problems) != tt.problems {
+					t.Fatalf("%d problems, want %d: %v...", len(b.Problems), tt.problems, b.Problems[:min(3, len(b.Problems))])
+				}
+				if p := b.Problems[0]; tt.problems == 1 && (p.Line != 1 || !strings.HasPrefix(p.Path, "/labels/") ||
+					!strings.Contains(p.Message, fmt.Sprintf("the limit is %d", plan.MaxValues))) {
+					t.Fatalf("problem %+v, want one naming the count, the limit, the pointer and the position", p)
+				}
+			}
+			t.Logf("%d validations of a %d KB plan at once: peak heap in use %d MiB", parallel, len(tt.doc)>>10, peak>>20)
+			if peak > 100<<20 {
+				t.Fatalf("peak heap in use %d MiB, over 100 MiB", peak>>20)
+			}
+		})
+	}
+}
+
+// peakHeapInUse runs f and returns the most heap in use (HeapInuse: spans
+// holding objects, live or not yet collected) seen while it ran, sampled
+// every millisecond, after a GC has cleared what came before.
+func peakHeapInUse(f func()) uint64 {
+	runtime.GC()
+	done, peak := make(chan struct{}), make(chan uint64)
+	go func() {
+		var m runtime.MemStats
+		var most uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			most = max(most, m.HeapInuse)
+			select {
+			case <-done:
+				peak <- most
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	return <-peak
 }
 
 // TestBusyValidatorAnswers503 fills the only slot: a request waits QueueWait,

@@ -163,7 +163,7 @@ func parse(parser *plan.Parser, data []byte) (*plan.Plan, *Result) {
 	if err == nil {
 		return p, nil
 	}
-	reason := ReasonInvalid // plan.ErrTooDeep and ErrInvalid: 422, with a pointer
+	reason := ReasonInvalid // plan.ErrTooDeep, ErrTooManyValues and ErrInvalid: 422, with a pointer
 	switch {
 	case errors.Is(err, plan.ErrTooLarge):
 		reason = ReasonTooLarge

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -235,6 +236,12 @@ func TestValidateInvalidPlans(t *testing.T) {
 		{"a plan nesting deeper than 64 levels is refused at its position",
 			map[string]string{"plan.json": `{"name": "x", "labels":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`}, nil,
 			[]string{"line 1, column 87: arrays and objects nest more than 64 levels deep here (level 65); the limit is 64"}},
+		{"a plan of 1 MB of shallow values is refused with the count at its position",
+			// The root, "x" and the array are values 1 to 3: value 10,001 is
+			// element 9,997, after the 24 bytes of the head.
+			map[string]string{"plan.json": `{"name": "x", "labels":[` + strings.Repeat("{},", 340_000) + `{}]}`}, nil,
+			[]string{fmt.Sprintf("line 1, column %d: the document holds 340004 JSON values (objects, arrays, strings, numbers, true, false, null); "+
+				"the limit is %d, passed here (value %d)", 24+3*(plan.MaxValues-3)+1, plan.MaxValues, plan.MaxValues+1)}},
 		{"a plan file that does not exist is a problem too",
 			map[string]string{"other.json": "{}"}, nil,
 			[]string{"cannot read the plan"}},
