@@ -60,6 +60,7 @@ type Config struct {
 	Worker    WorkerConfig
 	Notify    NotifyConfig
 	Auth      AuthConfig
+	Reports   ReportsConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is

@@ -94,6 +94,7 @@ type fileConfig struct {
 	Worker    WorkerConfig     `yaml:"worker"`
 	Notify    NotifyConfig     `yaml:"notify"`
 	Auth      AuthConfig       `yaml:"auth"`
+	Reports   ReportsConfig    `yaml:"reports"`
 }
 
 // NotifyConfig configures where notifications go; empty parts log instead.
@@ -185,6 +186,9 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	}
 	if len(f.Auth.Tokens) > 0 {
 		cfg.Auth = f.Auth
+	}
+	if f.Reports != (ReportsConfig{}) {
+		cfg.Reports = f.Reports
 	}
 	return cfg, nil
 }

@@ -60,7 +60,9 @@ func (s *Service) buildReport(ctx context.Context, run store.Run, lr *liveRun) (
 	doc.Analysis = analysis.Analyze(p, agg.Origin(), points, analysis.Options{StepLatency: stepLatency(agg)})
 	doc.Series = seriesOf(points, execs)
 	doc.Verdict, doc.VerdictReason = verdict(run, total, results)
-	return doc, nil
+	// The report is read by people the run's credentials are not for, and
+	// its open link may be shared: it keeps no secret of the plan.
+	return report.Redacted(doc), nil
 }
 
 // verdict judges the run: a user's abort wins, then the criteria; a run
