@@ -28,6 +28,7 @@ type Plan struct {
 	Team      string            `json:"team,omitempty"`
 	Project   string            `json:"project,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	Secrets   []string          `json:"secrets,omitempty"` // names reports must not show the values of (package redact)
 	Tool      Tool              `json:"tool,omitempty"`
 	Source    *Source           `json:"source,omitempty"`
 	Target    Target            `json:"target"`

@@ -58,9 +58,9 @@ type Config struct {
 	// Locations are where executors run; default one "local" location.
 	Locations []LocationConfig
 	Worker    WorkerConfig
-	Reporting ReportingConfig
 	Notify    NotifyConfig
 	Auth      AuthConfig
+	Reports   ReportsConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is

@@ -23,7 +23,8 @@ type AuthConfig struct {
 
 // openPath says which paths need no API token: the ops endpoints, the
 // executor-facing API (it authenticates each shard's own token), and the
-// HTML reports, which messages link to and whose run IDs are unguessable.
+// HTML reports, whose handler checks a signed link or else this same token
+// (reporting.LinkConfig), since messages link to them.
 func openPath(path string) bool {
 	switch {
 	case !strings.HasPrefix(path, "/v1/"):

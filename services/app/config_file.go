@@ -84,15 +84,6 @@ type WorkerConfig struct {
 	ControlGrace time.Duration `yaml:"controlGrace"`
 }
 
-// ReportingConfig tunes how runs are judged (zero values take the
-// defaults).
-type ReportingConfig struct {
-	// MissingTolerance is the share of planned arrivals that may be missing
-	// from a run's data for it to be judged on its criteria (default 0.02);
-	// past it, the run errors.
-	MissingTolerance float64 `yaml:"missingTolerance"`
-}
-
 // fileConfig is the --config file: YAML (or JSON, which YAML reads), every
 // field optional, unknown fields refused.
 type fileConfig struct {
@@ -104,9 +95,9 @@ type fileConfig struct {
 	Services  ServicesConfig   `yaml:"services"`
 	Locations []LocationConfig `yaml:"locations"`
 	Worker    WorkerConfig     `yaml:"worker"`
-	Reporting ReportingConfig  `yaml:"reporting"`
 	Notify    NotifyConfig     `yaml:"notify"`
 	Auth      AuthConfig       `yaml:"auth"`
+	Reports   ReportsConfig    `yaml:"reports"`
 	Validator ValidatorConfig  `yaml:"validator"`
 	Git       GitConfig        `yaml:"git"`
 }
@@ -208,17 +199,17 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	if f.Worker != (WorkerConfig{}) {
 		cfg.Worker = f.Worker
 	}
-	if t := f.Reporting.MissingTolerance; t < 0 || t >= 1 {
-		return cfg, fmt.Errorf("%w: %s: reporting.missingTolerance %v: a share of the planned arrivals, from 0 to below 1 (0.02 is 2%%)", ErrConfig, path, t)
-	}
-	if f.Reporting != (ReportingConfig{}) {
-		cfg.Reporting = f.Reporting
+	if t := f.Reports.MissingTolerance; t < 0 || t >= 1 {
+		return cfg, fmt.Errorf("%w: %s: reports.missingTolerance %v: a share of the planned arrivals, from 0 to below 1 (0.02 is 2%%)", ErrConfig, path, t)
 	}
 	if f.Notify != (NotifyConfig{}) {
 		cfg.Notify = f.Notify
 	}
 	if len(f.Auth.Tokens) > 0 {
 		cfg.Auth.Tokens = f.Auth.Tokens
+	}
+	if f.Reports != (ReportsConfig{}) {
+		cfg.Reports = f.Reports
 	}
 	if f.Validator.MaxConcurrent > 0 {
 		cfg.Validator.MaxConcurrent = f.Validator.MaxConcurrent

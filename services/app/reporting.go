@@ -26,7 +26,11 @@ func (a *App) initReporting() error {
 	}
 	a.closers = append(a.closers, ss.Close)
 	logger := a.logger.With("component", "reporting")
-	svc := reporting.New(reporting.Config{MissingTolerance: a.cfg.Reporting.MissingTolerance}, a.control.store, ss, ss, nil, logger, a.registry)
+	links, err := a.linkConfig()
+	if err != nil {
+		return err
+	}
+	svc := reporting.New(reporting.Config{Links: links, MissingTolerance: a.cfg.Reports.MissingTolerance}, a.control.store, ss, ss, nil, logger, a.registry)
 	senders, err := a.senders()
 	if err != nil {
 		return err

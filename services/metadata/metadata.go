@@ -21,6 +21,7 @@ import (
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/report"
 	"github.com/loadfleet/loadfleet/services/validator"
 )
 
@@ -193,7 +194,13 @@ func (s *Service) Report(ctx context.Context, runID string) (json.RawMessage, er
 	if _, err := s.store.Run(ctx, runID); err != nil {
 		return nil, err
 	}
-	return s.store.Report(ctx, runID)
+	doc, err := s.store.Report(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	// Reports are stored redacted; one stored before redaction existed is
+	// redacted on its way out.
+	return report.RedactJSON(doc)
 }
 
 // PutTeam implements API.

@@ -65,7 +65,9 @@ func (s *Service) buildReport(ctx context.Context, run store.Run, lr *liveRun) (
 		Tolerance: s.cfg.MissingTolerance})
 	doc.Completeness = &whole
 	doc.Verdict, doc.VerdictReason = verdict(run, total, results, whole)
-	return doc, nil
+	// The report is read by people the run's credentials are not for, and
+	// its open link may be shared: it keeps no secret of the plan.
+	return report.Redacted(doc), nil
 }
 
 // shardsOf is what completeness needs of the run's shards.

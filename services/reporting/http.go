@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/reporting/link"
 	"github.com/loadfleet/loadfleet/services/reporting/report"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 	"github.com/loadfleet/loadfleet/services/shardtoken"
@@ -66,7 +68,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 		reply(w, CollectBody{Collected: len(snaps)}, s.Collect(r.Context(), r.PathValue("id"), snaps))
 	})
 	mux.HandleFunc("GET "+SeriesPath, s.serveSeries)
-	mux.HandleFunc("GET "+ReportHTMLPath, s.serveReportHTML)
+	mux.Handle("GET "+ReportHTMLPath, s.reportHTMLHandler())
 }
 
 // ProgressRoute serves a run's live progress from progress: the reporting
@@ -186,6 +188,48 @@ func reply(w http.ResponseWriter, v any, err error) {
 // point at).
 const ReportHTMLPath = "/v1/reports/{file}"
 
+// reportHTMLHandler serves the HTML reports. The route is open in the API's
+// bearer check (app's openPath) because a link in a message must open in a
+// browser, which sends no token; this handler is its guard instead: a
+// request with a link signature opens the report while the signature is
+// valid and unexpired, one without needs an API token like every other
+// /v1 route (cfg.Links.RequireToken).
+func (s *Service) reportHTMLHandler() http.Handler {
+	withToken := http.Handler(http.HandlerFunc(s.serveReportHTML))
+	if s.cfg.Links.RequireToken != nil {
+		withToken = s.cfg.Links.RequireToken(withToken)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runID, _ := strings.CutSuffix(r.PathValue("file"), ".html")
+		exp, err := s.links.Check(runID, r.URL.Query(), time.Now())
+		switch {
+		case errors.Is(err, link.ErrUnsigned):
+			withToken.ServeHTTP(w, r)
+		case s.cfg.Links.Disabled:
+			httpserver.WriteError(w, http.StatusNotFound,
+				"open report links are disabled on this server (reports.publicLinks: false): open the report with an API token")
+		case errors.Is(err, link.ErrExpired):
+			httpserver.WriteError(w, http.StatusGone, fmt.Sprintf(
+				"this report link expired at %s (links last %s): ask for a new link, or open the report with an API token",
+				exp.Format(time.RFC3339), s.links.TTL()))
+		case err != nil:
+			httpserver.WriteError(w, http.StatusForbidden, "this report link is not valid: "+err.Error())
+		default:
+			s.serveReportHTML(w, r)
+		}
+	})
+}
+
+// ReportURL is the link to a run's HTML report under base: signed for the
+// link TTL from now, or plain when open links are disabled.
+func (s *Service) ReportURL(base, runID string, now time.Time) string {
+	u := strings.TrimRight(base, "/") + "/v1/reports/" + url.PathEscape(runID) + ".html"
+	if s.cfg.Links.Disabled {
+		return u
+	}
+	return u + "?" + s.links.Sign(runID, now).Encode()
+}
+
 func (s *Service) serveReportHTML(w http.ResponseWriter, r *http.Request) {
 	runID, ok := strings.CutSuffix(r.PathValue("file"), ".html")
 	if !ok {
@@ -203,6 +247,10 @@ func (s *Service) serveReportHTML(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Nothing between this page and the reader keeps a copy: the link may
+	// expire, and the page is the run's.
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	if err := report.HTML(w, &doc); err != nil {
 		s.logger.Error("rendering a report", "run", runID, "err", err)
 	}

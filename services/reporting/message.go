@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/loadfleet/loadfleet/services/reporting/notify"
@@ -13,7 +12,8 @@ import (
 )
 
 // MessageRenderer renders a run's notification from its stored report;
-// reportBaseURL (may be empty) prefixes links to the HTML report.
+// reportBaseURL (may be empty) prefixes links to the HTML report, which are
+// signed for the link TTL (see ReportURL).
 func (s *Service) MessageRenderer(reportBaseURL string) notify.RenderFunc {
 	return func(ctx context.Context, runID string) (notify.Message, error) {
 		raw, err := s.store.Report(ctx, runID)
@@ -24,11 +24,16 @@ func (s *Service) MessageRenderer(reportBaseURL string) notify.RenderFunc {
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return notify.Message{}, fmt.Errorf("the stored report of %s does not parse: %w", runID, err)
 		}
-		return messageOf(&doc, reportBaseURL)
+		reportURL := ""
+		if reportBaseURL != "" {
+			reportURL = s.ReportURL(reportBaseURL, runID, time.Now())
+		}
+		return messageOf(&doc, reportURL)
 	}
 }
 
-func messageOf(doc *report.Document, reportBaseURL string) (notify.Message, error) {
+// messageOf builds a run's message from its report; reportURL may be empty.
+func messageOf(doc *report.Document, reportURL string) (notify.Message, error) {
 	var html bytes.Buffer
 	if err := report.HTML(&html, doc); err != nil {
 		return notify.Message{}, fmt.Errorf("render the HTML report: %w", err)
@@ -41,9 +46,7 @@ func messageOf(doc *report.Document, reportBaseURL string) (notify.Message, erro
 	if doc.Total.Count > 0 {
 		m.Numbers.ErrorRate = float64(doc.Total.KO) / float64(doc.Total.Count)
 	}
-	if reportBaseURL != "" {
-		m.ReportURL = strings.TrimRight(reportBaseURL, "/") + "/v1/reports/" + doc.RunID + ".html"
-	}
+	m.ReportURL = reportURL
 	for _, c := range doc.Criteria {
 		if !c.Passed {
 			m.FailedCriteria = append(m.FailedCriteria, c.Detail)

@@ -2,10 +2,12 @@ package reporting
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting/criteria"
+	"github.com/loadfleet/loadfleet/services/reporting/link"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
@@ -44,6 +47,29 @@ type Config struct {
 	// be missing from its data for it still to be judged on its criteria
 	// (completeness.DefaultTolerance when zero).
 	MissingTolerance float64
+	// Links governs the open links to HTML reports.
+	Links LinkConfig
+}
+
+// DefaultLinkTTL is how long a report link in a message opens the report.
+const DefaultLinkTTL = 30 * 24 * time.Hour
+
+// LinkConfig governs GET /v1/reports/{id}.html. A request with a link
+// signature is judged by it alone; one without needs what every /v1 route
+// needs (RequireToken).
+type LinkConfig struct {
+	// Disabled refuses every signed link (404): reports open with an API
+	// token only, and messages carry plain links.
+	Disabled bool
+	// TTL is how long a link signed now stays valid (DefaultLinkTTL when
+	// zero). Shortening it expires the links already sent beyond it.
+	TTL time.Duration
+	// Key signs the links (see package link); empty means a random key of
+	// this process, whose links stop opening when it restarts.
+	Key []byte
+	// RequireToken guards a request without a link signature: the API's
+	// bearer check. nil means no guard (an API without tokens).
+	RequireToken func(http.Handler) http.Handler
 }
 
 // Service is the reporting service in process.
@@ -55,6 +81,7 @@ type Service struct {
 	outbox  Outbox
 	logger  *slog.Logger
 	metrics *metrics
+	links   link.Signer
 
 	mu   sync.Mutex
 	runs map[string]*liveRun
@@ -79,8 +106,19 @@ func New(cfg Config, st store.Store, sink series.Sink, reader series.Reader, out
 	if cfg.Watch == (criteria.WatchConfig{}) {
 		cfg.Watch = criteria.WatchConfig{MinDuration: 10 * time.Second, MinRequests: 100}
 	}
+	if cfg.Links.TTL <= 0 {
+		cfg.Links.TTL = DefaultLinkTTL
+	}
+	if len(cfg.Links.Key) == 0 {
+		cfg.Links.Key = make([]byte, 32)
+		_, _ = rand.Read(cfg.Links.Key) // crypto/rand.Read never fails (Go 1.24+)
+	}
+	links, err := link.New(cfg.Links.Key, cfg.Links.TTL)
+	if err != nil {
+		panic(err) // unreachable: the key and the TTL were just set
+	}
 	return &Service{cfg: cfg, store: st, sink: sink, reader: reader, outbox: outbox, logger: logger,
-		metrics: newMetrics(reg), runs: map[string]*liveRun{}}
+		metrics: newMetrics(reg), runs: map[string]*liveRun{}, links: links}
 }
 
 // ingest merges one shard's snapshots and returns the sequence numbers

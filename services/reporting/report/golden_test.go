@@ -73,6 +73,20 @@ func erroredDocument() *Document {
 	return d
 }
 
+// hostileDocument is the sample with user-given names written to break
+// out: terminal escapes, code spans, table cells, links, HTML, line breaks
+// and bidirectional overrides.
+func hostileDocument() *Document {
+	d := sampleDocument()
+	d.Name = "shop\x1b[2J\x1b[31m`rm -rf`\n# owned"
+	d.VerdictReason = "- 1. [click](http://evil.example) <img src=x>"
+	d.Labels = map[string]string{"env|x": "a\u202eb", "note": "``` fence"}
+	d.Requests[0].Name = "check|out`\x1b]8;;http://evil.example\x07link\x1b]8;;\x07"
+	d.Criteria[0].Detail = "p95 | 295\nms **bold** _it_ ~~x~~ \\|"
+	d.Source.Commit = "abc`def"
+	return d
+}
+
 func TestGolden(t *testing.T) {
 	tests := []struct {
 		file string
@@ -87,6 +101,7 @@ func TestGolden(t *testing.T) {
 		{"spike.md", Markdown, spikeDocument},
 		{"spike.junit.xml", JUnit, spikeDocument},
 		{"errored.junit.xml", JUnit, erroredDocument},
+		{"hostile.md", Markdown, hostileDocument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

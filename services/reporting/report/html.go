@@ -31,6 +31,7 @@ func HTML(w io.Writer, d *Document) error {
 	if d == nil || d.RunID == "" {
 		return fmt.Errorf("%w: no run id", ErrInvalid)
 	}
+	d = Redacted(d) // a report stored before redaction shows no secret either
 	tmpl, err := template.New("report.html.tmpl").Funcs(funcs()).ParseFS(files, "templates/report.html.tmpl")
 	if err != nil {
 		return fmt.Errorf("report: parse template: %w", err)

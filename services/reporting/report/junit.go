@@ -57,6 +57,7 @@ func JUnit(w io.Writer, d *Document) error {
 	if d == nil || d.RunID == "" {
 		return fmt.Errorf("%w: no run id", ErrInvalid)
 	}
+	d = Redacted(d) // a report stored before redaction shows no secret either
 	suite := junitSuite{Name: "loadfleet: " + d.Name, Time: seconds3(d.DurationSeconds),
 		Properties: properties(d)}
 	if !d.StartedAt.IsZero() {

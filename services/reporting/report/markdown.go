@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Markdown writes a summary of the document: the verdict, the key numbers,
@@ -15,6 +18,7 @@ func Markdown(w io.Writer, d *Document) error {
 	if d == nil || d.RunID == "" {
 		return fmt.Errorf("%w: no run id", ErrInvalid)
 	}
+	d = Redacted(d) // a report stored before redaction shows no secret either
 	b := bufio.NewWriter(w)
 	md := mdWriter{b}
 	md.header(d)
@@ -32,11 +36,89 @@ type mdWriter struct{ w *bufio.Writer }
 
 func (m mdWriter) f(format string, args ...any) { fmt.Fprintf(m.w, format, args...) }
 
-// cell escapes user text for Markdown: pipes and line breaks would end a
-// table cell, and renderers pass raw HTML through.
+// cell makes user text inert in Markdown (names of the plan, its requests,
+// labels, criteria details): it may come from anyone who can submit a
+// plan, and CI shows it as a step summary. Terminal escape sequences are
+// removed and other control or bidirectional-override characters become
+// U+FFFD, so nothing rewrites a terminal or reorders what is read; line
+// breaks collapse into one space, so nothing leaves its table cell, quote
+// or heading; Markdown's punctuation is backslash-escaped, so nothing
+// becomes a link, an image, emphasis, a code span or a new cell; and HTML,
+// which renderers pass through, is written as entities.
 func cell(s string) string {
-	s = strings.NewReplacer(`\`, `\\`, "|", `\|`, "&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-	return strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(inert(s)), " ")
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("\\`*_[]~|", r):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// lineStart is cell for text that starts a line (after "> "), where a
+// leading #, -, +, = or "1." would make a heading, a list or an underline.
+func lineStart(s string) string {
+	s = cell(s)
+	if s != "" && strings.ContainsRune("#-+=", rune(s[0])) {
+		return `\` + s
+	}
+	return blockNumber.ReplaceAllString(s, `$1\$2`)
+}
+
+// blockNumber is an ordered list's "1." or "1)".
+var blockNumber = regexp.MustCompile(`^(\d+)([.)])`)
+
+// code writes s as a code span that s cannot close: the fence is one
+// backtick longer than the longest run of backticks in s (CommonMark), and
+// a space pads s when it starts or ends with one.
+func code(s string) string {
+	s = strings.Join(strings.Fields(inert(s)), " ")
+	longest, run := 0, 0
+	for _, r := range s {
+		if r == '`' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	fence := strings.Repeat("`", longest+1)
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return fence + strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s) + fence
+}
+
+// terminalEscape is an ANSI/ECMA-48 sequence: CSI (colours, cursor moves),
+// OSC (titles, hyperlinks) ended by BEL or ST, or a two-character escape.
+var terminalEscape = regexp.MustCompile("\x1b\\[[0-?]*[ -/]*[@-~]|\u009b[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[@-_]?")
+
+// inert removes terminal escape sequences and replaces the characters a
+// reader cannot see but a terminal or a renderer obeys: C0 and C1 controls
+// (tabs and line breaks become spaces) and Unicode's bidirectional
+// overrides and isolates.
+func inert(s string) string {
+	s = terminalEscape.ReplaceAllString(s, "")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 }
 
 func verdictMark(v Verdict) string {
@@ -54,9 +136,9 @@ func verdictMark(v Verdict) string {
 func (m mdWriter) header(d *Document) {
 	m.f("# %s: %s\n\n", cell(d.Name), verdictMark(d.Verdict))
 	if d.VerdictReason != "" {
-		m.f("> %s\n\n", cell(d.VerdictReason))
+		m.f("> %s\n\n", lineStart(d.VerdictReason))
 	}
-	m.f("Run `%s`", cell(d.RunID))
+	m.f("Run %s", code(d.RunID))
 	if d.Team != "" {
 		m.f(" · team %s", cell(d.Team))
 	}
@@ -67,6 +149,9 @@ func (m mdWriter) header(d *Document) {
 	for _, k := range slices.Sorted(maps.Keys(d.ToolVersions)) {
 		m.f(" · %s %s", cell(k), cell(d.ToolVersions[k]))
 	}
+	for _, k := range slices.Sorted(maps.Keys(d.Labels)) {
+		m.f(" · %s=%s", cell(k), cell(d.Labels[k]))
+	}
 	m.f("\n\nStarted %s · %s", formatTime(d.StartedAt), formatFloat(d.DurationSeconds, 0)+" s")
 	if s := d.Source; s != nil {
 		m.f(" · source %s", cell(s.URL))
@@ -74,7 +159,7 @@ func (m mdWriter) header(d *Document) {
 			m.f(" @ %s", cell(s.Ref))
 		}
 		if s.Commit != "" {
-			m.f(" (commit `%s`)", cell(s.Commit))
+			m.f(" (commit %s)", code(s.Commit))
 		}
 	}
 	m.f("\n\n| requests | throughput | p95 | p99 | errors | arrivals planned / started / dropped |\n|---:|---:|---:|---:|---:|---:|\n")
