@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,6 +103,11 @@ func New(target string, cfg Config, logger *slog.Logger) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Auth.Tokens = slices.Clone(cfg.Auth.Tokens)
+	cfg.Auth.ServiceTokens = slices.Clone(cfg.Auth.ServiceTokens)
+	if err := setUpAuth(target, &cfg.Auth); err != nil {
+		return nil, err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -124,7 +130,7 @@ func (a *App) Validator() validator.Validator { return a.validator }
 
 // Listen binds the HTTP listener and returns its address.
 func (a *App) Listen() (net.Addr, error) {
-	handler := httpserver.RequireBearer(a.mux, a.cfg.Auth.Tokens, openPath)
+	handler := httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
 	srv, err := httpserver.Listen(a.cfg.Listen, handler, a.logger)
 	if err != nil {
 		return nil, err

@@ -143,6 +143,11 @@ func decodeConfigFile(data []byte) (fileConfig, error) {
 			return f, fmt.Errorf("auth.tokens[%d] is empty (an unset secret?): an empty token would open the API", i)
 		}
 	}
+	for i, token := range f.Auth.ServiceTokens {
+		if token == "" {
+			return f, fmt.Errorf("auth.serviceTokens[%d] is empty (an unset secret?)", i)
+		}
+	}
 	return f, nil
 }
 
@@ -184,7 +189,10 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 		cfg.Notify = f.Notify
 	}
 	if len(f.Auth.Tokens) > 0 {
-		cfg.Auth = f.Auth
+		cfg.Auth.Tokens = f.Auth.Tokens
+	}
+	if len(f.Auth.ServiceTokens) > 0 {
+		cfg.Auth.ServiceTokens = f.Auth.ServiceTokens
 	}
 	return cfg, nil
 }
