@@ -46,6 +46,11 @@ type Config struct {
 	Git gitsource.Config
 	// DisableGit refuses plans with a git source instead of fetching it.
 	DisableGit bool
+	// PlanDir is the directory inline plans' relative files (feeders) are
+	// read from: the plan file's directory, for the platform `loadfleet
+	// run` starts in process. Empty on a server (no configuration key):
+	// a server's runs read their files from their git source's checkout.
+	PlanDir string
 
 	// DataDir holds the embedded stores and the local executors' files.
 	DataDir string

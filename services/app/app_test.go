@@ -20,7 +20,8 @@ func TestResolve(t *testing.T) {
 		want   []string
 	}{
 		{"the validator needs the git fetcher first", TargetValidator, []string{moduleGitSource, TargetValidator}},
-		{"the worker needs the store", TargetWorker, []string{moduleStore, TargetWorker}},
+		{"the worker needs the store, and the git fetcher for the checkouts executors read", TargetWorker,
+			[]string{moduleGitSource, moduleStore, TargetWorker}},
 		{"all runs every target, each dependency once, the job and reporting before the worker",
 			TargetAll, []string{moduleGitSource, TargetValidator, moduleStore, TargetMetadata, TargetJob,
 				TargetReporting, TargetWorker, TargetAll}},

@@ -70,6 +70,9 @@ type DockerConfig struct {
 	NetworkMode string  `yaml:"networkMode"`
 	CPUs        float64 `yaml:"cpus"`
 	MemoryBytes int64   `yaml:"memoryBytes"`
+	// User runs executors in their containers ("uid:gid"); default
+	// 65534:65534 (nobody), never root unless set so.
+	User string `yaml:"user"`
 }
 
 // WorkerConfig tunes the worker (zero values take the defaults).

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/jobclient"
 	"github.com/loadfleet/loadfleet/services/metadata"
@@ -54,6 +55,14 @@ func (a *App) initMetadata() error {
 		return err
 	}
 	a.control.metadata = metadata.New(a.control.store, v, a.logger.With("component", "metadata"), a.registry)
+	if a.cfg.PlanDir != "" {
+		root, err := os.OpenRoot(a.cfg.PlanDir)
+		if err != nil {
+			return fmt.Errorf("%w: the plan directory: %w", ErrConfig, err)
+		}
+		a.closers = append(a.closers, root.Close)
+		a.control.metadata.SetPlanFiles(root.FS())
+	}
 	metadata.Routes(a.mux.ServeMux, a.control.metadata)
 	if !a.serves(TargetReporting) && a.cfg.Services.Reporting != "" {
 		rep, err := a.reportingAPI()
@@ -76,7 +85,8 @@ func (a *App) initJob() error {
 	if err != nil {
 		return err
 	}
-	svc, err := job.New(locations, a.logger.With("component", "job"), a.registry)
+	svc, err := job.New(locations, job.SpecRules{Limits: a.cfg.Validator.Limits, Roots: a.planRoots()},
+		a.logger.With("component", "job"), a.registry)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -113,7 +123,8 @@ func (a *App) initWorker() error {
 	if wc.MaxRestarts > 0 {
 		cfg.MaxRestarts = wc.MaxRestarts
 	}
-	w := worker.New(cfg, a.control.store, jobs, rep, a.logger.With("component", "worker"), a.registry)
+	cfg.PlanDir = a.cfg.PlanDir
+	w := worker.New(cfg, a.control.store, jobs, rep, a.fetcher, a.logger.With("component", "worker"), a.registry)
 	w.ControlRoutes(a.mux.ServeMux)
 	a.control.worker = w
 	a.loops = append(a.loops, func(ctx context.Context) error {
@@ -123,6 +134,21 @@ func (a *App) initWorker() error {
 		return w.Run(ctx)
 	})
 	return nil
+}
+
+// planRoots are the directories executors may read plans' files from: the
+// git cache's checkouts, and the plan directory of `loadfleet run`.
+func (a *App) planRoots() []string {
+	var roots []string
+	if !a.cfg.DisableGit {
+		if dir := gitsource.CheckoutsDir(a.cfg.Git); dir != "" {
+			roots = append(roots, dir)
+		}
+	}
+	if a.cfg.PlanDir != "" {
+		roots = append(roots, a.cfg.PlanDir)
+	}
+	return roots
 }
 
 // validatorAPI is the validator in this process, or a client of the
