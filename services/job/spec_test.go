@@ -37,7 +37,7 @@ func (r *recorder) Status(_ context.Context, id backend.ShardID) (backend.Status
 	return backend.Status{ID: id, Phase: backend.Missing}, nil
 }
 func (r *recorder) List(context.Context, string) ([]backend.Status, error) { return nil, nil }
-func (r *recorder) Stop(context.Context, backend.ShardID) error              { return nil }
+func (r *recorder) Stop(context.Context, backend.ShardID) error            { return nil }
 func (r *recorder) Logs(context.Context, backend.ShardID) (io.ReadCloser, error) {
 	return nil, backend.ErrNotFound
 }
