@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -135,13 +136,18 @@ func (a *App) Validator() validator.Validator { return a.validator }
 
 // Listen binds the HTTP listener and returns its address.
 func (a *App) Listen() (net.Addr, error) {
-	handler := httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
-	srv, err := httpserver.Listen(a.cfg.Listen, handler, a.logger)
+	srv, err := httpserver.Listen(a.cfg.Listen, a.handler(), a.logger)
 	if err != nil {
 		return nil, err
 	}
 	a.server = srv
 	return srv.Addr(), nil
+}
+
+// handler serves the routes of this process, each behind the credential
+// it takes (see access).
+func (a *App) handler() http.Handler {
+	return httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
 }
 
 // Serve serves until ctx ends, then shuts down gracefully. Listen must have
