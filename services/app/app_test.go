@@ -117,7 +117,7 @@ func TestTargetsNeedTheOthersAddresses(t *testing.T) {
 		TargetMetadata: "services.validator", TargetWorker: "services.job",
 	} {
 		cfg := DefaultConfig()
-		cfg.DataDir = t.TempDir()
+		cfg.DataDir, cfg.Git.CacheDir = t.TempDir(), t.TempDir()
 		cfg.Auth.ServiceTokens = []string{"s3rvice"}
 		if _, err := New(target, cfg, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), missing) {
 			t.Errorf("%s without addresses: err %v, want ErrConfig naming %s", target, err, missing)

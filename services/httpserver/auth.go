@@ -67,12 +67,14 @@ func Authorize(next http.Handler, creds Credentials, access func(r *http.Request
 				WriteError(w, http.StatusForbidden, "this route is internal to loadfleet (the executor layer): API tokens cannot call it; it takes the service credential the targets share (auth.serviceTokens)")
 				return
 			default:
-				unauthorized(w, ok, "this route is internal to loadfleet: it needs the service credential the targets share (auth.serviceTokens)")
+				unauthorized(w, ok, "this route is internal to loadfleet: it needs the service credential the targets share (auth.serviceTokens)",
+					"the service credential is not valid")
 				return
 			}
 		default:
 			if !isAPI && !isService {
-				unauthorized(w, ok, "an API token is required: send it as \"Authorization: Bearer TOKEN\" (loadfleet --token or LOADFLEET_TOKEN)")
+				unauthorized(w, ok, "an API token is required: send it as \"Authorization: Bearer TOKEN\" (loadfleet --token or LOADFLEET_TOKEN)",
+					"the API token is not valid")
 				return
 			}
 		}
@@ -81,15 +83,15 @@ func Authorize(next http.Handler, creds Credentials, access func(r *http.Request
 }
 
 // unauthorized answers 401: missing says what is needed when no bearer
-// token came; a token that came is not valid.
-func unauthorized(w http.ResponseWriter, presented bool, missing string) {
+// token came, invalid that the one that came is not valid.
+func unauthorized(w http.ResponseWriter, presented bool, missing, invalid string) {
 	if !presented {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet"`)
 		WriteError(w, http.StatusUnauthorized, missing)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet", error="invalid_token"`)
-	WriteError(w, http.StatusUnauthorized, "the token is not valid")
+	WriteError(w, http.StatusUnauthorized, invalid)
 }
 
 func digests(tokens []string) [][sha256.Size]byte {
