@@ -34,13 +34,17 @@ ARG VERSION=dev
 RUN go build -trimpath -ldflags "-s -w -X github.com/loadfleet/loadfleet/executors/command.Version=${VERSION}" \
         -o /out/loadfleet ./services/cmd/loadfleet \
     && go build -trimpath -ldflags "-s -w -X github.com/loadfleet/loadfleet/executors/command.Version=${VERSION}" \
-        -o /out/loadfleet-executor ./executors/cmd/loadfleet-executor
+        -o /out/loadfleet-executor ./executors/cmd/loadfleet-executor \
+    && mkdir -p /out/spool
 
 # The executor image (not the default target): what
 # executors/images/native/Dockerfile documents, built from the stage above.
 FROM scratch AS executor-native
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/loadfleet-executor /loadfleet-executor
+# The spool outlives the executor in the container's layer (see
+# executors/images/native/Dockerfile).
+COPY --from=build --chown=65534:65534 /out/spool /spool
 WORKDIR /tmp
 ENV TMPDIR=/tmp
 ENTRYPOINT ["/loadfleet-executor"]

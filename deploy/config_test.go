@@ -40,6 +40,16 @@ func loadConfig(t *testing.T, file string, env map[string]string) app.Config {
 	if err != nil {
 		t.Fatalf("loadfleet refuses %s: %v", file, err)
 	}
+	// The job, reporting and worker targets refuse to start without a
+	// service credential, which must not be an API token.
+	if len(cfg.Auth.ServiceTokens) == 0 {
+		t.Errorf("%s sets no auth.serviceTokens: the job, reporting and worker targets would not start", file)
+	}
+	for _, st := range cfg.Auth.ServiceTokens {
+		if slices.Contains(cfg.Auth.Tokens, st) {
+			t.Errorf("%s: a service token is also an API token: users could call the executor layer", file)
+		}
+	}
 	return cfg
 }
 

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,17 +91,19 @@ func (t *Tool) Name() string { return "native" }
 // Version is the injector's version.
 func (t *Tool) Version() string { return Version }
 
-// Prepare compiles the plan (templates, checks, feeders read from spec.Dir)
-// and builds the shard's schedule.
+// Prepare compiles the plan (templates, checks, feeders read from spec.Dir,
+// confined to it) and builds the shard's schedule.
 func (t *Tool) Prepare(_ context.Context, spec *wire.ShardSpec) error {
 	p := &spec.Plan
 	if len(p.Scenarios) == 0 {
 		return ErrNoScenario
 	}
-	dir := spec.Dir
-	if dir == "" {
-		dir = "."
+	files, closeFiles, err := openPlanFiles(spec.Dir)
+	if err != nil {
+		return err
 	}
+	// Feeders are read while compiling; nothing is opened afterwards.
+	defer func() { _ = closeFiles() }()
 	shards := max(spec.Shards, 1)
 	tlsOpts := http.Options{
 		HTTP2:           p.Target.HTTPVersion == "2",
@@ -116,7 +117,7 @@ func (t *Tool) Prepare(_ context.Context, spec *wire.ShardSpec) error {
 	tlsOpts.TLSConfig = t.opts.tlsConfig
 	client := http.NewClient(tlsOpts)
 	prog, err := session.Compile(p, session.Config{
-		Files: os.DirFS(dir), Shard: spec.Shard, Shards: shards,
+		Files: files, Shard: spec.Shard, Shards: shards,
 		Recorder: t.rec, Client: client, Logger: t.logger,
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +47,11 @@ type Config struct {
 	Git gitsource.Config
 	// DisableGit refuses plans with a git source instead of fetching it.
 	DisableGit bool
+	// PlanDir is the directory inline plans' relative files (feeders) are
+	// read from: the plan file's directory, for the platform `loadfleet
+	// run` starts in process. Empty on a server (no configuration key):
+	// a server's runs read their files from their git source's checkout.
+	PlanDir string
 
 	// DataDir holds the embedded stores and the local executors' files.
 	DataDir string
@@ -103,6 +110,11 @@ func New(target string, cfg Config, logger *slog.Logger) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Auth.Tokens = slices.Clone(cfg.Auth.Tokens)
+	cfg.Auth.ServiceTokens = slices.Clone(cfg.Auth.ServiceTokens)
+	if err := setUpAuth(target, &cfg.Auth); err != nil {
+		return nil, err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -131,10 +143,11 @@ func (a *App) Listen() (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	handler := httpserver.RequireBearer(a.mux, a.cfg.Auth.Tokens, openPath)
+	handler := a.handler()
 	if exp == exposureLoopback {
-		// The open paths take the executors' own content types.
-		handler = httpserver.GuardLoopback(handler, openPath)
+		// The executor API, the ingest and the reports take their callers'
+		// own content types.
+		handler = httpserver.GuardLoopback(handler, ownCredentials)
 	}
 	srv, err := httpserver.Listen(a.cfg.Listen, handler, a.logger)
 	if err != nil {
@@ -145,6 +158,12 @@ func (a *App) Listen() (net.Addr, error) {
 		a.loops = append(a.loops, a.warnInsecure(srv.Addr().String(), insecureWarningEvery))
 	}
 	return srv.Addr(), nil
+}
+
+// handler serves the routes of this process, each behind the credential
+// it takes (see access).
+func (a *App) handler() http.Handler {
+	return httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
 }
 
 // Serve serves until ctx ends, then shuts down gracefully. Listen must have

@@ -20,7 +20,8 @@ func TestResolve(t *testing.T) {
 		want   []string
 	}{
 		{"the validator needs the git fetcher first", TargetValidator, []string{moduleGitSource, TargetValidator}},
-		{"the worker needs the store", TargetWorker, []string{moduleStore, TargetWorker}},
+		{"the worker needs the store, and the git fetcher for the checkouts executors read", TargetWorker,
+			[]string{moduleGitSource, moduleStore, TargetWorker}},
 		{"all runs every target, each dependency once, the job and reporting before the worker",
 			TargetAll, []string{moduleGitSource, TargetValidator, moduleStore, TargetMetadata, TargetJob,
 				TargetReporting, TargetWorker, TargetAll}},
@@ -116,7 +117,8 @@ func TestTargetsNeedTheOthersAddresses(t *testing.T) {
 		TargetMetadata: "services.validator", TargetWorker: "services.job",
 	} {
 		cfg := DefaultConfig()
-		cfg.DataDir = t.TempDir()
+		cfg.DataDir, cfg.Git.CacheDir = t.TempDir(), t.TempDir()
+		cfg.Auth.ServiceTokens = []string{"s3rvice"}
 		if _, err := New(target, cfg, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), missing) {
 			t.Errorf("%s without addresses: err %v, want ErrConfig naming %s", target, err, missing)
 		}
@@ -126,6 +128,46 @@ func TestTargetsNeedTheOthersAddresses(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s with addresses: %v", target, err)
 			continue
+		}
+		_ = a.Close()
+	}
+}
+
+// The targets that serve or call internal routes do not start without a
+// service credential (fail closed, auth or no auth); the all-in-one target
+// makes its own; an API token can never be one.
+func TestInternalTargetsNeedAServiceCredential(t *testing.T) {
+	addresses := ServicesConfig{Validator: "http://127.0.0.1:1", Job: "http://127.0.0.1:1", Reporting: "http://127.0.0.1:1"}
+	for _, tt := range []struct {
+		target  string
+		auth    AuthConfig
+		wantErr string
+	}{
+		{TargetJob, AuthConfig{}, "auth.serviceTokens: the job target"},
+		{TargetReporting, AuthConfig{Tokens: []string{"api"}}, "auth.serviceTokens: the reporting target"},
+		{TargetWorker, AuthConfig{}, "auth.serviceTokens: the worker target"},
+		{TargetJob, AuthConfig{ServiceTokens: []string{"same"}, Tokens: []string{"same"}}, "cannot be a service credential"},
+		{TargetAll, AuthConfig{ServiceTokens: []string{"api"}, Tokens: []string{"api"}}, "cannot be a service credential"},
+		{TargetJob, AuthConfig{ServiceTokens: []string{"s"}}, ""},
+		{TargetValidator, AuthConfig{}, ""},
+		{TargetMetadata, AuthConfig{Tokens: []string{"api"}}, ""},
+		{TargetAll, AuthConfig{}, ""},
+	} {
+		cfg := DefaultConfig()
+		cfg.DataDir, cfg.DisableGit, cfg.Services, cfg.Auth = t.TempDir(), true, addresses, tt.auth
+		a, err := New(tt.target, cfg, nil)
+		if tt.wantErr != "" {
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s with %+v: %v, want ErrConfig with %q", tt.target, tt.auth, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s with %+v: %v", tt.target, tt.auth, err)
+			continue
+		}
+		if tt.target == TargetAll && (len(a.cfg.Auth.ServiceTokens) != 1 || len(a.cfg.Auth.ServiceTokens[0]) < 64) {
+			t.Errorf("the all-in-one target's service credential is %q, want a random one", a.cfg.Auth.ServiceTokens)
 		}
 		_ = a.Close()
 	}

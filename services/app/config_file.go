@@ -70,6 +70,9 @@ type DockerConfig struct {
 	NetworkMode string  `yaml:"networkMode"`
 	CPUs        float64 `yaml:"cpus"`
 	MemoryBytes int64   `yaml:"memoryBytes"`
+	// User runs executors in their containers ("uid:gid"); default
+	// 65534:65534 (nobody), never root unless set so.
+	User string `yaml:"user"`
 }
 
 // WorkerConfig tunes the worker (zero values take the defaults).
@@ -162,6 +165,11 @@ func decodeConfigFile(data []byte) (fileConfig, error) {
 			return f, fmt.Errorf("auth.tokens[%d] is empty (an unset secret?): an empty token would open the API", i)
 		}
 	}
+	for i, token := range f.Auth.ServiceTokens {
+		if token == "" {
+			return f, fmt.Errorf("auth.serviceTokens[%d] is empty (an unset secret?)", i)
+		}
+	}
 	return f, nil
 }
 
@@ -207,6 +215,9 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	}
 	if len(f.Auth.Tokens) > 0 {
 		cfg.Auth.Tokens = f.Auth.Tokens
+	}
+	if len(f.Auth.ServiceTokens) > 0 {
+		cfg.Auth.ServiceTokens = f.Auth.ServiceTokens
 	}
 	if f.Reports != (ReportsConfig{}) {
 		cfg.Reports = f.Reports

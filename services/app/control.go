@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/jobclient"
@@ -67,6 +68,14 @@ func (a *App) initMetadata() error {
 		return err
 	}
 	a.control.metadata = metadata.New(a.control.store, v, a.logger.With("component", "metadata"), a.registry)
+	if a.cfg.PlanDir != "" {
+		root, err := os.OpenRoot(a.cfg.PlanDir)
+		if err != nil {
+			return fmt.Errorf("%w: the plan directory: %w", ErrConfig, err)
+		}
+		a.closers = append(a.closers, root.Close)
+		a.control.metadata.SetPlanFiles(root.FS())
+	}
 	metadata.Routes(a.mux.ServeMux, a.control.metadata)
 	if !a.serves(TargetReporting) && a.cfg.Services.Reporting != "" {
 		rep, err := a.reportingAPI()
@@ -89,7 +98,8 @@ func (a *App) initJob() error {
 	if err != nil {
 		return err
 	}
-	svc, err := job.New(locations, a.logger.With("component", "job"), a.registry)
+	svc, err := job.New(locations, job.SpecRules{Limits: a.cfg.Validator.Limits, Roots: a.planRoots()},
+		a.logger.With("component", "job"), a.registry)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -127,7 +137,8 @@ func (a *App) initWorker() error {
 		cfg.MaxRestarts = wc.MaxRestarts
 	}
 	cfg.ControlGrace = wc.ControlGrace
-	w := worker.New(cfg, a.control.store, jobs, rep, a.logger.With("component", "worker"), a.registry)
+	cfg.PlanDir = a.cfg.PlanDir
+	w := worker.New(cfg, a.control.store, jobs, rep, a.fetcher, a.logger.With("component", "worker"), a.registry)
 	w.ControlRoutes(a.mux.ServeMux)
 	a.control.worker = w
 	a.loops = append(a.loops, func(ctx context.Context) error {
@@ -137,6 +148,21 @@ func (a *App) initWorker() error {
 		return w.Run(ctx)
 	})
 	return nil
+}
+
+// planRoots are the directories executors may read plans' files from: the
+// git cache's checkouts, and the plan directory of `loadfleet run`.
+func (a *App) planRoots() []string {
+	var roots []string
+	if !a.cfg.DisableGit {
+		if dir := gitsource.CheckoutsDir(a.cfg.Git); dir != "" {
+			roots = append(roots, dir)
+		}
+	}
+	if a.cfg.PlanDir != "" {
+		roots = append(roots, a.cfg.PlanDir)
+	}
+	return roots
 }
 
 // validatorAPI is the validator in this process, or a client of the

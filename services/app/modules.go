@@ -89,7 +89,7 @@ func (a *App) backendOf(c LocationConfig) (backend.Backend, error) {
 	case "docker":
 		d := c.Docker
 		return docker.New(docker.Config{Host: d.Host, TLSCA: d.TLSCA, TLSCert: d.TLSCert, TLSKey: d.TLSKey,
-			Image: d.Image, NetworkMode: d.NetworkMode, CPUs: d.CPUs, MemoryBytes: d.MemoryBytes, Location: c.Name}, logger)
+			Image: d.Image, NetworkMode: d.NetworkMode, CPUs: d.CPUs, MemoryBytes: d.MemoryBytes, User: d.User, Location: c.Name}, logger)
 	default:
 		return nil, fmt.Errorf("backend %q (local or docker)", c.Backend)
 	}

@@ -45,11 +45,12 @@ func (a *App) linkConfig() (reporting.LinkConfig, error) {
 		c.Key = link.DeriveKey(a.cfg.Auth.Tokens[0])
 	}
 	if tokens := a.cfg.Auth.Tokens; len(tokens) > 0 {
-		// The report route is open in the API's bearer check (openPath) so
-		// that signed links work; a request without a signature meets the
-		// same check here.
+		// The report route is open in the API's check (accessOf) so that
+		// signed links work; a request without a signature meets the users'
+		// API check here.
+		creds := httpserver.Credentials{API: tokens, Service: a.cfg.Auth.ServiceTokens}
 		c.RequireToken = func(next http.Handler) http.Handler {
-			return httpserver.RequireBearer(next, tokens, func(string) bool { return false })
+			return httpserver.Authorize(next, creds, func(*http.Request) httpserver.Access { return httpserver.AccessAPI })
 		}
 	}
 	return c, nil

@@ -29,7 +29,7 @@ func serveReports(t *testing.T, rc ReportsConfig) string {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Auth.Tokens = []string{apiToken}
+	cfg.Auth.Tokens, cfg.Auth.ServiceTokens = []string{apiToken}, []string{"service-" + apiToken}
 	cfg.Reports = rc
 	a, err := New(TargetReporting, cfg, nil)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestReportLinksDisabled(t *testing.T) {
 func TestMessageLinksOpenTheReport(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Auth.Tokens = []string{apiToken}
+	cfg.Auth.Tokens, cfg.Auth.ServiceTokens = []string{apiToken}, []string{"service-" + apiToken}
 	cfg.Reports = ReportsConfig{LinkTTL: time.Hour}
 	a, err := New(TargetReporting, cfg, nil)
 	if err != nil {
@@ -172,6 +172,7 @@ func TestReportsConfigFile(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
+	cfg.Auth.ServiceTokens = []string{"service-token"}
 	cfg.Reports.LinkTTL = -time.Hour
 	if _, err := New(TargetReporting, cfg, nil); err == nil || !strings.Contains(err.Error(), "reports.linkTTL") {
 		t.Fatalf("a negative TTL: %v, want an error naming reports.linkTTL", err)

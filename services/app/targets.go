@@ -51,7 +51,7 @@ func graph() []module {
 			about: "starts and stops executors at locations: /v1/jobs", init: (*App).initJob},
 		{name: TargetReporting, deps: []string{moduleStore}, target: true,
 			about: "ingest, merge, series, criteria, reports, notifications: /v1/ingest", init: (*App).initReporting},
-		{name: TargetWorker, deps: []string{moduleStore}, target: true,
+		{name: TargetWorker, deps: []string{moduleGitSource, moduleStore}, target: true,
 			about: "claims and drives runs; the executor API: /v1/executor", init: (*App).initWorker},
 		{name: TargetAll, deps: []string{TargetValidator, TargetMetadata, TargetJob, TargetReporting, TargetWorker},
 			target: true, about: "every service in one process"},

@@ -101,10 +101,11 @@ func TestKilledExecutorIsRestarted(t *testing.T) {
 	}
 }
 
-// executorPID reads the pid the local backend recorded for a shard attempt.
+// executorPID reads the pid the local backend recorded for a shard attempt,
+// in the attempt's own directory.
 func executorPID(t *testing.T, dir, runID string, shard, attempt int) int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, runID+"."+itoa(shard)+"."+itoa(attempt)+".pid"))
+	data, err := os.ReadFile(filepath.Join(dir, runID, itoa(shard), itoa(attempt), "executor.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}

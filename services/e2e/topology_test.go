@@ -60,7 +60,7 @@ func serveAt(t *testing.T, addr, target, config string, dataDir string) *process
 	cmd := exec.Command(loadfleetBin, "server", "--target="+target, "--listen", addr, "--config", cfgFile,
 		"--data-dir", dataDir, "--disable-git")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = append(os.Environ(), "LF_E2E_API_TOKEN="+apiToken)
+	cmd.Env = append(os.Environ(), "LF_E2E_API_TOKEN="+apiToken, "LF_E2E_SERVICE_TOKEN="+serviceToken)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +105,14 @@ func serveAt(t *testing.T, addr, target, config string, dataDir string) *process
 // targets must pass it to each other, and executors use their shard tokens.
 const apiToken = "e2e-api-token"
 
-// withAuth adds the API token to a target's configuration, from the
-// environment as a Secret would provide it.
+// serviceToken is what the targets present to each other on internal
+// routes (the job API), where the API token is refused.
+const serviceToken = "e2e-service-token"
+
+// withAuth adds the API token and the service credential to a target's
+// configuration, from the environment as Secrets would provide them.
 func withAuth(config string) string {
-	return config + "auth: {tokens: [\"${LF_E2E_API_TOKEN}\"]}\n"
+	return config + "auth: {tokens: [\"${LF_E2E_API_TOKEN}\"], serviceTokens: [\"${LF_E2E_SERVICE_TOKEN}\"]}\n"
 }
 
 func tail(s string, n int) string {
@@ -164,7 +168,10 @@ func TestMicroservicesSurviveAWorkerKill(t *testing.T) {
 			t.Errorf("shard %d was started again (attempt %d): the takeover duplicated an executor", sh.Index, sh.Attempt)
 		}
 	}
-	list, err := jobclient.New(job.url, &http.Client{Transport: &httpserver.BearerTransport{Token: apiToken}}).List(context.Background(), "local", run.ID)
+	if _, err := jobclient.New(job.url, &http.Client{Transport: &httpserver.BearerTransport{Token: apiToken}}).List(context.Background(), "local", run.ID); err == nil || !strings.Contains(err.Error(), "status 403") {
+		t.Errorf("the job API with the API token: %v; want 403", err)
+	}
+	list, err := jobclient.New(job.url, &http.Client{Transport: &httpserver.BearerTransport{Token: serviceToken}}).List(context.Background(), "local", run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

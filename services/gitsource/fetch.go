@@ -298,7 +298,16 @@ func (f *Fetcher) install(work string, r remote, sha string) (string, error) {
 
 func (f *Fetcher) cachePath(r remote, sha string) string {
 	sum := sha256.Sum256([]byte(r.canonical + "\n" + sha))
-	return filepath.Join(f.cfg.CacheDir, "checkouts", hex.EncodeToString(sum[:16]))
+	return filepath.Join(CheckoutsDir(f.cfg), hex.EncodeToString(sum[:16]))
+}
+
+// CheckoutsDir is the directory of cfg's cache every Checkout.Dir is in:
+// what the job service lets executors read plans' files from.
+func CheckoutsDir(cfg Config) string {
+	if cfg.CacheDir == "" {
+		return ""
+	}
+	return filepath.Join(cfg.CacheDir, "checkouts")
 }
 
 func (f *Fetcher) cached(r remote, sha string) (string, bool) {

@@ -7,37 +7,101 @@ import (
 	"strings"
 )
 
-// RequireBearer wraps next so that a request needs one of tokens as its
-// bearer token, unless open says its path carries its own credentials (or
-// none are needed). No tokens: next unchanged, the open default of a laptop.
-func RequireBearer(next http.Handler, tokens []string, open func(path string) bool) http.Handler {
-	var digests [][sha256.Size]byte
-	for _, t := range tokens {
-		if t != "" {
-			digests = append(digests, sha256.Sum256([]byte(t)))
-		}
-	}
-	if len(digests) == 0 {
-		return next
-	}
+// Access says which credential a route takes.
+type Access int
+
+// Kinds of access.
+const (
+	// AccessAPI routes are the users' API: they need an API token (or the
+	// service credential: targets call each other's API too) when API
+	// tokens are configured, and are open otherwise.
+	AccessAPI Access = iota
+	// AccessOpen routes need no credential (ops endpoints, report links).
+	AccessOpen
+	// AccessShard routes authenticate each executor's own shard token in
+	// their handler; an API token or the service credential is refused
+	// before it, being no shard token.
+	AccessShard
+	// AccessService routes are internal to loadfleet (the job API, the
+	// worker's calls to reporting): only the service credential passes,
+	// never an API token, whatever is configured.
+	AccessService
+)
+
+// Credentials are the bearer tokens a process accepts.
+type Credentials struct {
+	// API are the users' API tokens; none leaves AccessAPI routes open.
+	API []string
+	// Service are the service credentials the targets present to each
+	// other; none closes AccessService routes to every caller.
+	Service []string
+}
+
+// Authorize wraps next so that each request presents the credential its
+// route takes, as access says from the request (a function of the route
+// that will serve it, not of the raw path).
+func Authorize(next http.Handler, creds Credentials, access func(r *http.Request) Access) http.Handler {
+	api, service := digests(creds.API), digests(creds.Service)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if open(r.URL.Path) {
+		a := access(r)
+		if a == AccessOpen || (a == AccessAPI && len(api) == 0) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		presented, ok := bearer(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet"`)
-			WriteError(w, http.StatusUnauthorized, "an API token is required: send it as \"Authorization: Bearer TOKEN\" (loadfleet --token or LOADFLEET_TOKEN)")
-			return
+		var d [sha256.Size]byte
+		if ok {
+			d = sha256.Sum256([]byte(presented))
 		}
-		if !knownDigest(digests, sha256.Sum256([]byte(presented))) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet", error="invalid_token"`)
-			WriteError(w, http.StatusUnauthorized, "the API token is not valid")
-			return
+		isAPI, isService := ok && knownDigest(api, d), ok && knownDigest(service, d)
+		switch a {
+		case AccessShard:
+			if isAPI || isService {
+				WriteError(w, http.StatusForbidden, "the executor API and the ingest take the shard's own token, not an API token or the service credential")
+				return
+			}
+		case AccessService:
+			switch {
+			case isService:
+			case isAPI:
+				WriteError(w, http.StatusForbidden, "this route is internal to loadfleet (the executor layer): API tokens cannot call it; it takes the service credential the targets share (auth.serviceTokens)")
+				return
+			default:
+				unauthorized(w, ok, "this route is internal to loadfleet: it needs the service credential the targets share (auth.serviceTokens)",
+					"the service credential is not valid")
+				return
+			}
+		default:
+			if !isAPI && !isService {
+				unauthorized(w, ok, "an API token is required: send it as \"Authorization: Bearer TOKEN\" (loadfleet --token or LOADFLEET_TOKEN)",
+					"the API token is not valid")
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// unauthorized answers 401: missing says what is needed when no bearer
+// token came, invalid that the one that came is not valid.
+func unauthorized(w http.ResponseWriter, presented bool, missing, invalid string) {
+	if !presented {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet"`)
+		WriteError(w, http.StatusUnauthorized, missing)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="loadfleet", error="invalid_token"`)
+	WriteError(w, http.StatusUnauthorized, invalid)
+}
+
+func digests(tokens []string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, t := range tokens {
+		if t != "" {
+			out = append(out, sha256.Sum256([]byte(t)))
+		}
+	}
+	return out
 }
 
 // knownDigest compares digests, not tokens, so that neither a token's

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/job/backend"
@@ -52,6 +53,12 @@ type StatusList struct {
 // executor left undelivered.
 type SpoolList struct {
 	Snapshots []json.RawMessage `json:"snapshots"`
+}
+
+// SpecErrorBody is the 422 answer to a spec the service refuses.
+type SpecErrorBody struct {
+	Error    string         `json:"error"`
+	Problems []plan.Problem `json:"problems"`
 }
 
 const maxSpecBytes = 4 << 20
@@ -143,7 +150,10 @@ func executorOf(w http.ResponseWriter, r *http.Request) (string, backend.ShardID
 // reply writes v (or 204 for nil) or the error. It is the one place where
 // the job service's errors become HTTP statuses.
 func reply(w http.ResponseWriter, v any, err error) {
+	var se *SpecError
 	switch {
+	case errors.As(err, &se):
+		httpserver.WriteJSON(w, http.StatusUnprocessableEntity, SpecErrorBody{Error: se.Error(), Problems: se.Problems})
 	case errors.Is(err, ErrUnknownLocation), errors.Is(err, backend.ErrNotFound):
 		httpserver.WriteError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, backend.ErrUnavailable):

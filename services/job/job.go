@@ -28,6 +28,8 @@ var ErrUnknownLocation = errors.New("unknown location")
 type API interface {
 	// Locations lists the configured locations, the default first.
 	Locations(ctx context.Context) ([]LocationInfo, error)
+	// Start starts the executor of id with spec; a spec the service
+	// refuses (ErrInvalidSpec, a *SpecError) starts nothing.
 	Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error
 	Status(ctx context.Context, location string, id backend.ShardID) (backend.Status, error)
 	List(ctx context.Context, location, runID string) ([]backend.Status, error)
@@ -51,16 +53,19 @@ type Location struct {
 	Backend backend.Backend
 }
 
-// Service routes each request to its location's backend.
+// Service routes each request to its location's backend, once the spec of
+// an executor to start passed the rules.
 type Service struct {
 	locations []Location // the first is the default
+	specs     *specChecker
 	logger    *slog.Logger
 	started   *prometheus.CounterVec
 }
 
 // New returns the job service over locations; the first is the default
-// (used for an empty location name, and by plans that name none).
-func New(locations []Location, logger *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+// (used for an empty location name, and by plans that name none). Every
+// spec given to Start must satisfy rules.
+func New(locations []Location, rules SpecRules, logger *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if len(locations) == 0 {
 		return nil, errors.New("job: no location configured")
 	}
@@ -70,7 +75,7 @@ func New(locations []Location, logger *slog.Logger, reg prometheus.Registerer) (
 	if reg != nil {
 		reg.MustRegister(started)
 	}
-	return &Service{locations: locations, logger: logger, started: started}, nil
+	return &Service{locations: locations, specs: newSpecChecker(rules), logger: logger, started: started}, nil
 }
 
 // Locations implements API.
@@ -101,10 +106,15 @@ func (s *Service) backend(location string) (backend.Backend, error) {
 	return s.locations[i].Backend, nil
 }
 
-// Start implements API.
+// Start implements API. A spec that breaks the rules starts nothing: the
+// error is a *SpecError listing every problem.
 func (s *Service) Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error {
 	b, err := s.backend(location)
 	if err != nil {
+		return err
+	}
+	if err := s.specs.check(ctx, id, spec); err != nil {
+		s.logger.Warn("shard spec refused", "run", id.RunID, "shard", id.Shard, "attempt", id.Attempt, "err", err)
 		return err
 	}
 	if err := b.Start(ctx, id, spec); err != nil {

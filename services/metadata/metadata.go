@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"math/big"
@@ -69,6 +70,8 @@ const (
 type Service struct {
 	store     store.Store
 	validator validator.Validator
+	// planFiles are the files of inline plans (see SetPlanFiles).
+	planFiles fs.FS
 	logger    *slog.Logger
 	runs      *prometheus.CounterVec
 	now       func() time.Time
@@ -84,6 +87,13 @@ func New(st store.Store, v validator.Validator, logger *slog.Logger, reg prometh
 	}
 	return &Service{store: st, validator: v, logger: logger, runs: runs, now: time.Now}
 }
+
+// SetPlanFiles gives the directory inline plans' relative files (feeders)
+// are read from: what the platform `loadfleet run` starts in process gets,
+// the plan file's directory. A server has none: its runs read their files
+// from their git source, and an inline plan with a feeder file is refused.
+// Call it before serving; it needs an in-process validator.
+func (s *Service) SetPlanFiles(fsys fs.FS) { s.planFiles = fsys }
 
 // CreateTest implements API.
 func (s *Service) CreateTest(ctx context.Context, id string, planDoc []byte) (store.Test, error) {
@@ -255,7 +265,7 @@ func Redact(r store.Run) store.Run {
 
 // validate checks a plan document and returns it parsed.
 func (s *Service) validate(ctx context.Context, doc []byte) (*plan.Plan, *validator.Result, error) {
-	res, err := s.validator.Validate(ctx, doc, validator.Options{})
+	res, err := s.validator.Validate(ctx, doc, validator.Options{ForRun: true, Dir: s.planFiles})
 	if err != nil {
 		return nil, nil, fmt.Errorf("validate the plan: %w", err)
 	}

@@ -189,7 +189,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 const ReportHTMLPath = "/v1/reports/{file}"
 
 // reportHTMLHandler serves the HTML reports. The route is open in the API's
-// bearer check (app's openPath) because a link in a message must open in a
+// check (app's accessOf) because a link in a message must open in a
 // browser, which sends no token; this handler is its guard instead: a
 // request with a link signature opens the report while the signature is
 // valid and unexpired, one without needs an API token like every other

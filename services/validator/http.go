@@ -53,7 +53,7 @@ func (s *Service) serveValidate(w http.ResponseWriter, r *http.Request) {
 	data, err := readPlan(w, r)
 	switch {
 	case err == nil:
-		res, err = s.Validate(r.Context(), data, Options{})
+		res, err = s.Validate(r.Context(), data, Options{ForRun: r.URL.Query().Get("forRun") == "true"})
 	case errors.Is(err, errBodyTooLarge):
 		res, err = tooLarge(), nil
 		s.metrics.observe(string(ReasonTooLarge), time.Since(start))

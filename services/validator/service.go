@@ -144,6 +144,8 @@ func (s *Service) validate(ctx context.Context, data []byte, opts Options) (*Res
 	defer release()
 	if fsys != nil {
 		res.Problems = append(res.Problems, checkFiles(p, fsys)...)
+	} else if p.Source == nil && opts.ForRun {
+		res.Problems = append(res.Problems, unreadableFiles(p)...)
 	} else if p.Source == nil && hasFeeders(p) {
 		res.Notes = append(res.Notes, "feeder files are relative to the plan file and were not checked: this validator cannot read them")
 	}
@@ -225,6 +227,23 @@ func checkFiles(p *plan.Plan, fsys fs.FS) []plan.Problem {
 		return verr.Problems
 	}
 	return []plan.Problem{{Path: "", Message: err.Error()}}
+}
+
+// unreadableFiles are the feeder files of a plan without a git source that
+// a platform is to run with no directory for them: its executors could
+// never read them, so the run would fail once started.
+func unreadableFiles(p *plan.Plan) []plan.Problem {
+	var problems []plan.Problem
+	for i, sc := range p.Scenarios {
+		if sc.Feeder == nil {
+			continue
+		}
+		problems = append(problems, plan.Problem{Path: fmt.Sprintf("/scenarios/%d/feeder/file", i),
+			Message: fmt.Sprintf("file %q cannot be read by a server's executors: a plan run on a server reads its files "+
+				"from its git source (put the plan and its files in git and set source.git), "+
+				"or run it with `loadfleet run` without --server, which reads them beside the plan", sc.Feeder.File)})
+	}
+	return problems
 }
 
 func hasFeeders(p *plan.Plan) bool {

@@ -39,21 +39,26 @@ func TestServiceChecksFilesAgainstOptionsDir(t *testing.T) {
 	tests := []struct {
 		name      string
 		dir       *fstest.MapFS
+		forRun    bool
 		wantValid bool
 		wantNote  bool
 	}{
 		{"the feeder next to the plan is read and accepted",
-			&fstest.MapFS{"data/users.csv": {Data: []byte("user\nalice\n")}}, true, false},
+			&fstest.MapFS{"data/users.csv": {Data: []byte("user\nalice\n")}}, false, true, false},
 		{"a missing feeder is a problem at its pointer",
-			&fstest.MapFS{"other.csv": {Data: []byte("user\nalice\n")}}, false, false},
+			&fstest.MapFS{"other.csv": {Data: []byte("user\nalice\n")}}, false, false, false},
 		{"a feeder that does not parse is a problem",
-			&fstest.MapFS{"data/users.csv": {Data: []byte("user,user\nalice,bob\n")}}, false, false},
+			&fstest.MapFS{"data/users.csv": {Data: []byte("user,user\nalice,bob\n")}}, false, false, false},
 		{"without a directory the files are not checked, and the result says so",
-			nil, true, true},
+			nil, false, true, true},
+		{"for a run, a feeder with no directory to read it from is a problem: the run would fail",
+			nil, true, false, false},
+		{"for a run with the plan's directory (loadfleet run), the feeder is checked there",
+			&fstest.MapFS{"data/users.csv": {Data: []byte("user\nalice\n")}}, true, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := validator.Options{}
+			opts := validator.Options{ForRun: tt.forRun}
 			if tt.dir != nil {
 				opts.Dir = *tt.dir
 			}

@@ -34,6 +34,11 @@ type Options struct {
 	// CLI. Nil means those files are not checked. Only the in-process
 	// Service can use it.
 	Dir fs.FS
+	// ForRun says the plan is validated to be run by this platform, whose
+	// executors read the files of a plan without a git source from Dir
+	// alone: without Dir, such files are problems of the plan (they could
+	// never be read at run time), not notes. Over HTTP: ?forRun=true.
+	ForRun bool
 	// Offline skips fetching the git source; the files in it are then not
 	// checked, and Result.Notes says so. Only the in-process Service can
 	// use it.

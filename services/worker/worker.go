@@ -19,6 +19,7 @@ import (
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
@@ -55,7 +56,21 @@ type Config struct {
 	// ControlGrace is the executors' dead-man switch (wire.ShardSpec's):
 	// zero is wire.DefaultControlGrace, negative turns it off.
 	ControlGrace time.Duration
+	// PlanDir is where the executors of inline plans (no git source) read
+	// the plan's relative files: the plan's directory on the platform
+	// `loadfleet run` starts in process; empty on a server, whose inline
+	// plans have no files.
+	PlanDir string
 }
+
+// Sources finds the checkout of a run's git source at its recorded
+// commit, fetching it again if the cache lost it; *gitsource.Fetcher.
+type Sources interface {
+	Fetch(ctx context.Context, src plan.GitSource) (*gitsource.Checkout, error)
+}
+
+// sourceTimeout bounds finding a run's checkout when a spec is built.
+const sourceTimeout = 2 * time.Minute
 
 // DefaultConfig returns the defaults; ID and the URLs are the caller's.
 func DefaultConfig() Config {
@@ -67,6 +82,7 @@ func DefaultConfig() Config {
 // Worker claims and drives runs.
 type Worker struct {
 	cfg       Config
+	sources   Sources
 	store     store.Store
 	jobs      job.API
 	reporting reporting.API
@@ -75,8 +91,10 @@ type Worker struct {
 	now       func() time.Time
 }
 
-// New returns a worker. It drives nothing until Run.
-func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, logger *slog.Logger, reg prometheus.Registerer) *Worker {
+// New returns a worker. It drives nothing until Run. sources (nil: git
+// sources are disabled) finds the checkouts executors read plans' files
+// from.
+func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, sources Sources, logger *slog.Logger, reg prometheus.Registerer) *Worker {
 	def := DefaultConfig()
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = def.LeaseTTL
@@ -99,7 +117,7 @@ func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, logger *sl
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = def.HeartbeatTimeout
 	}
-	return &Worker{cfg: cfg, store: st, jobs: jobs, reporting: rep, logger: logger,
+	return &Worker{cfg: cfg, sources: sources, store: st, jobs: jobs, reporting: rep, logger: logger,
 		metrics: newMetrics(reg), now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -266,11 +284,36 @@ func parsePlan(run store.Run) (*plan.Plan, error) {
 	return &p, nil
 }
 
-// specFor is the shard spec of a shard's current attempt.
+// specFor is the shard spec of a shard's current attempt. Its dir is where
+// the executor reads the plan's files (see filesDir).
 func (w *Worker) specFor(run store.Run, p *plan.Plan, sh store.Shard) wire.ShardSpec {
 	return wire.ShardSpec{RunID: run.ID, Shard: sh.Index, Shards: len(run.Shards), Seed: run.Seed, Plan: *p,
-		StartAt: run.StartAt, ResumeAt: sh.ResumeAt, Attempt: sh.Attempt, Token: sh.Token,
+		Dir: w.filesDir(run), StartAt: run.StartAt, ResumeAt: sh.ResumeAt, Attempt: sh.Attempt, Token: sh.Token,
 		ControlURL: w.cfg.ControlURL, IngestURL: w.cfg.IngestURL, Location: sh.Location, ControlGrace: w.cfg.ControlGrace}
+}
+
+// filesDir is the directory a run's executors read its plan's files from:
+// the checkout of its git source at the commit recorded when the run was
+// queued (the files the validator checked), or, for an inline plan,
+// Config.PlanDir. Empty when there is none: the executor then reads no
+// file, and says so if the plan wants one.
+func (w *Worker) filesDir(run store.Run) string {
+	if run.Source == nil {
+		return w.cfg.PlanDir
+	}
+	if w.sources == nil {
+		w.logger.Warn("the run has a git source but git sources are disabled on this worker: its executors get no files", "run", run.ID)
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sourceTimeout)
+	defer cancel()
+	co, err := w.sources.Fetch(ctx, plan.GitSource{URL: run.Source.URL, Ref: run.Source.Commit, Path: run.Source.Path})
+	if err != nil {
+		w.logger.Warn("the checkout of the run's git source is not available: its executors get no files",
+			"run", run.ID, "url", run.Source.URL, "commit", run.Source.Commit, "err", err)
+		return ""
+	}
+	return co.Dir
 }
 
 func shardID(run store.Run, sh store.Shard) backend.ShardID {

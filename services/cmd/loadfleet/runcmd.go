@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,8 @@ type runOptions struct {
 	dataDir     string
 	executorCmd string
 	interval    time.Duration
+	// planDir is the plan file's directory, for the platform in process.
+	planDir string
 }
 
 func newRunCommand() *cobra.Command {
@@ -89,6 +92,13 @@ func (o *runOptions) run(cmd *cobra.Command, planPath string) error {
 	defer stop()
 	server := o.api.server
 	if server == "" {
+		// The platform in process reads the plan's relative files (feeders)
+		// beside the plan, as `loadfleet validate` checks them.
+		dir, err := filepath.Abs(filepath.Dir(planPath))
+		if err != nil {
+			return &exitError{code: exitUsage, err: err, noHint: true}
+		}
+		o.planDir = dir
 		p, err := o.startPlatform(ctx, "127.0.0.1:0", cmd.ErrOrStderr())
 		if err != nil {
 			return err
@@ -184,7 +194,7 @@ type inProcessPlatform struct {
 // embedded defaults under --data-dir, until stop is called.
 func (o *runOptions) startPlatform(ctx context.Context, listen string, logOut io.Writer) (*inProcessPlatform, error) {
 	cfg := app.DefaultConfig()
-	cfg.Listen, cfg.DataDir, cfg.DisableGit = listen, o.dataDir, true
+	cfg.Listen, cfg.DataDir, cfg.DisableGit, cfg.PlanDir = listen, o.dataDir, true, o.planDir
 	cfg.Git.CacheDir = defaultGitCacheDir()
 	if o.executorCmd != "" {
 		cfg.Locations = []app.LocationConfig{{Name: "local", Backend: "local", Command: strings.Fields(o.executorCmd)}}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -139,4 +140,38 @@ func startCommand(t *testing.T, args ...string) *backgroundCommand {
 	c := &backgroundCommand{exited: make(chan int, 1), interrupt: interrupt}
 	go func() { c.exited <- run(ctx, args, &c.out, &c.errOut) }()
 	return c
+}
+
+// `loadfleet run` without --server reads a plan's feeder beside the plan:
+// its platform in process is given the plan's directory, and every arrival
+// carries a row of the file.
+func TestRunReadsTheFeederBesideThePlan(t *testing.T) {
+	bin, err := buildExecutor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte("user\ncarol\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(plan, []byte(fmt.Sprintf(`{"name": "feed", "target": {"baseUrl": %q},
+  "scenarios": [{"name": "s", "feeder": {"file": "users.csv"}, "steps": [{"request": {"name": "u", "url": "/u/${user}"}}]}],
+  "load": {"open": [{"constantUsersPerSec": {"rate": 5, "during": "1s"}}]}, "executors": {"count": 2}}`, srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := loadfleet(t, "run", plan, "--data-dir", filepath.Join(t.TempDir(), "data"), "--executor-command", bin)
+	mu.Lock()
+	defer mu.Unlock()
+	if code != exitOK || len(paths) != 5 || slices.ContainsFunc(paths, func(p string) bool { return p != "/u/carol" }) {
+		t.Fatalf("exit %d, the target got %q; want 5 requests with the feeder's row\nstdout:\n%s\nstderr:\n%s", code, paths, out, errOut)
+	}
 }

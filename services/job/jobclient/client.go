@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/wire"
-	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
@@ -137,9 +136,11 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		return resp, nil
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var e httpserver.ErrorBody
+	var e job.SpecErrorBody
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
 	switch resp.StatusCode {
+	case http.StatusUnprocessableEntity:
+		return nil, &job.SpecError{Problems: e.Problems}
 	case http.StatusNotFound:
 		if strings.Contains(e.Error, job.ErrUnknownLocation.Error()) {
 			return nil, fmt.Errorf("%w: %s", job.ErrUnknownLocation, e.Error)

@@ -61,7 +61,11 @@ func (c *Client) Validate(ctx context.Context, data []byte, opts validator.Optio
 	if opts.Dir != nil || opts.Offline {
 		return nil, ErrLocalOption
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(data))
+	endpoint := c.endpoint
+	if opts.ForRun {
+		endpoint += "?forRun=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}

@@ -72,11 +72,21 @@ type Config struct {
 	// CPUs and MemoryBytes limit each container (0: no limit).
 	CPUs        float64
 	MemoryBytes int64
+	// User runs the executor in the container ("uid:gid"); default
+	// DefaultUser, never root unless set so.
+	User string
 	// Location names this host in labels and logs.
 	Location string
 	// Grace is how long Stop waits for a clean stop before the kill.
 	Grace time.Duration
 }
+
+// workDir is the executor's working directory and spool in its container.
+const workDir = "/loadfleet"
+
+// DefaultUser is the user executors run as: nobody, so that a container
+// escape or a file the mount exposes gets no root.
+const DefaultUser = "65534:65534"
 
 // Backend runs executors as containers. Safe for concurrent use.
 type Backend struct {
@@ -96,6 +106,9 @@ func New(cfg Config, logger *slog.Logger) (*Backend, error) {
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
+	}
+	if cfg.User == "" {
+		cfg.User = DefaultUser
 	}
 	opts, err := clientOptions(cfg)
 	if err != nil {
@@ -207,11 +220,14 @@ func (b *Backend) containerConfig(id backend.ShardID, spec wire.ShardSpec) (*con
 	stopTimeout := int(b.cfg.Grace / time.Second)
 	cfg := &container.Config{
 		Image: b.cfg.Image,
-		// The spool at a known path, for Spooled to read back.
-		Cmd: []string{"agent", "--spool", SpoolRoot},
-		// The spec (and its token) goes in the environment: no file to
-		// copy to a remote host. Whoever may inspect containers on the
-		// host may read it.
+		// The spool is the image's /spool, in the container's own layer:
+		// what the executor leaves there outlives it, for Spooled.
+		Cmd:        []string{"agent", "--spool", SpoolRoot},
+		WorkingDir: workDir,
+		User:       b.cfg.User,
+		// The spec (and its token) goes in the environment, and nothing
+		// else of the server's: no file to copy to a remote host. Whoever
+		// may inspect containers on the host may read it.
 		Env: []string{command.SpecEnv + "=" + string(specJSON)},
 		Labels: map[string]string{
 			LabelManaged:  "true",
@@ -227,18 +243,37 @@ func (b *Backend) containerConfig(id backend.ShardID, spec wire.ShardSpec) (*con
 		// A restarted shard is a new attempt, decided by the worker; the
 		// daemon must never rerun one.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		// The executor is not root: its spool and working directory are
+		// a tmpfs of its own, owned by its user.
+		Tmpfs: map[string]string{workDir: tmpfsOptions(b.cfg.User)},
 		Resources: container.Resources{
 			NanoCPUs: int64(b.cfg.CPUs * 1e9),
 			Memory:   b.cfg.MemoryBytes,
 		},
 	}
 	if spec.Dir != "" {
-		// The plan's files, at the path the spec names. This needs the
-		// path on the Docker host: a local daemon, or the same checkout
-		// on a remote one.
+		// The run's own checkout, read-only, at the path the spec names
+		// (the job service confined it to the checkouts); nothing else of
+		// the host. This needs the path on the Docker host: a local
+		// daemon, or the same checkout on a remote one.
 		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: spec.Dir, Target: spec.Dir, ReadOnly: true}}
 	}
 	return cfg, host, nil
+}
+
+// tmpfsOptions are the mount options of the executor's tmpfs: owned by a
+// numeric user ("uid" or "uid:gid"), which some daemons need beyond the
+// mode; a user by name gets the mode alone.
+func tmpfsOptions(user string) string {
+	opts := "rw,nosuid,nodev,noexec,mode=1777"
+	uid, gid, _ := strings.Cut(user, ":")
+	if _, err := strconv.ParseUint(uid, 10, 32); err == nil {
+		opts += ",uid=" + uid
+		if _, err := strconv.ParseUint(gid, 10, 32); err == nil {
+			opts += ",gid=" + gid
+		}
+	}
+	return opts
 }
 
 func (b *Backend) pull(ctx context.Context) error {

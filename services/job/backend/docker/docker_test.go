@@ -95,6 +95,11 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	}))
 	defer target.Close()
 	planDir := t.TempDir()
+	// The executor runs as nobody: the checkout is world-readable, as git
+	// checks files out, and this directory must be too.
+	if err := os.Chmod(planDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(planDir, "users.csv"), []byte("user\nalice\nbob\ncarol\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +141,21 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	}) {
 		t.Errorf("mounts %+v, want %s read-only at the same path", hc.Mounts, planDir)
 	}
-	if !slices.ContainsFunc(info.Config.Env, func(e string) bool { return strings.HasPrefix(e, command.SpecEnv+"={") }) {
+	if len(info.Config.Env) == 0 || !strings.HasPrefix(info.Config.Env[0], command.SpecEnv+"={") {
 		t.Errorf("env %q lacks the spec", info.Config.Env)
+	}
+	// The image's own variables (PATH, TMPDIR) aside, the container gets
+	// the spec and nothing of the server's environment.
+	for _, e := range info.Config.Env[1:] {
+		if name, _, _ := strings.Cut(e, "="); name != "PATH" && name != "TMPDIR" {
+			t.Errorf("the container's env holds %s: want the spec alone", name)
+		}
+	}
+	if info.Config.User != DefaultUser {
+		t.Errorf("the executor runs as %q, want %s (never root)", info.Config.User, DefaultUser)
+	}
+	if len(hc.Mounts) != 1 {
+		t.Errorf("mounts %+v, want the plan's directory alone", hc.Mounts)
 	}
 
 	st := waitExited(t, b, id, time.Minute)
@@ -148,7 +166,7 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	// feeder it could only read through the mount.
 	fromFeeder := func(p string) bool { return slices.Contains([]string{"/users/alice", "/users/bob", "/users/carol"}, p) }
 	if st.ExitCode != 0 || len(got) != 3 || !slices.ContainsFunc(got, fromFeeder) || slices.ContainsFunc(got, func(p string) bool { return !fromFeeder(p) }) {
-		t.Errorf("exit %+v, the target got %q; want 0 and 3 requests with rows of the mounted feeder", st, got)
+		t.Errorf("exit %+v, the target got %q; want 0 and 3 requests with rows of the mounted feeder\nlogs:\n%s", st, got, containerLogs(t, b, id))
 	}
 	if left, err := b.Spooled(ctx, id); err != nil || len(left) != 0 {
 		t.Errorf("Spooled after every snapshot was acknowledged = %d snapshots, %v; want none", len(left), err)
@@ -277,4 +295,14 @@ func waitExited(t *testing.T, b *Backend, id backend.ShardID, timeout time.Durat
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func containerLogs(t *testing.T, b *Backend, id backend.ShardID) string {
+	rc, err := b.Logs(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	defer rc.Close()
+	out, _ := io.ReadAll(rc)
+	return string(out)
 }

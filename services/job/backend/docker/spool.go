@@ -18,9 +18,10 @@ import (
 )
 
 // SpoolRoot is where executors in containers keep their spools (their
-// --spool): read back from an exited container, which keeps its
-// filesystem until it is removed.
-const SpoolRoot = "/tmp/loadfleet-spool"
+// --spool): a directory of the executor image owned by DefaultUser, in the
+// container's own layer (not the work dir's tmpfs), so an exited
+// container keeps it until it is removed and Spooled can read it back.
+const SpoolRoot = "/spool"
 
 // maxSpoolRead bounds what is read back from one container's spool: the
 // executor's own bound, with room for the tar headers.

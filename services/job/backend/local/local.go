@@ -1,6 +1,10 @@
 // Package local runs executors as child processes of the job service, each
-// in its own process group, with its spec, output and pid in files of one
-// directory, so that a restarted job service finds them again.
+// in its own process group and its own directory (Dir/<run>/<shard>/<attempt>,
+// 0700) holding its spec, output, pid and exit files, its spool and its
+// working directory, so that a restarted job service finds them again and
+// no executor reads or writes another's files. Executors get a minimal
+// environment: PATH, HOME (their own directory) and TZ, nothing of the
+// server's.
 package local
 
 import (
@@ -14,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,8 +45,8 @@ type Config struct {
 	// Command runs an executor; "agent --spec FILE --spool DIR" is
 	// appended. Default: this binary's executor subcommand.
 	Command []string
-	// Dir holds the spec, log, pid and exit files of every executor, and
-	// their spools. Default: loadfleet-executors in the temp directory.
+	// Dir holds one directory per executor attempt (see files). Default:
+	// loadfleet-executors in the temp directory.
 	Dir string
 	// Grace is how long Stop waits for a clean stop before killing.
 	Grace time.Duration
@@ -86,15 +91,57 @@ func New(cfg Config, logger *slog.Logger) *Backend {
 // Name implements backend.Backend.
 func (b *Backend) Name() string { return "local" }
 
-// files are the paths of one executor's files; spool is its spool root
-// (the executor's --spool).
-type files struct{ spec, log, pid, exit, spool string }
+// files are the paths of one executor attempt's own directory and what it
+// holds. It is the one place that knows the layout: Start, Status, List,
+// Remove and whatever reads an executor's leftovers go through it.
+type files struct {
+	// dir is Dir/<run>/<shard>/<attempt>, 0700.
+	dir string
+	// spec (0600: it holds the shard's token), log, pid and exit files.
+	spec, log, pid, exit string
+	// spool is what the executor gets as --spool: its snapshots not yet
+	// acknowledged by the ingest (the executor nests them under
+	// <run>/<shard>/<attempt> inside it).
+	spool string
+	// work is the executor's working directory and HOME.
+	work string
+}
+
+// runDir is the directory of a run's executors. PathEscape keeps a run ID
+// with slashes inside one path element; a leading dot is escaped too, so
+// that "." and ".." stay names (an escaped name never holds a bare "%",
+// so neither replacement can meet another run's name).
+func (b *Backend) runDir(runID string) string {
+	name := url.PathEscape(runID)
+	switch {
+	case name == "":
+		name = "%"
+	case strings.HasPrefix(name, "."):
+		name = "%2E" + name[1:]
+	}
+	return filepath.Join(b.cfg.Dir, name)
+}
 
 func (b *Backend) files(id backend.ShardID) files {
-	// PathEscape keeps a run ID with slashes or dots inside one file name.
-	base := filepath.Join(b.cfg.Dir, fmt.Sprintf("%s.%d.%d", url.PathEscape(id.RunID), id.Shard, id.Attempt))
-	return files{spec: base + ".spec.json", log: base + ".log", pid: base + ".pid", exit: base + ".exit",
-		spool: filepath.Join(b.cfg.Dir, "spool")}
+	dir := filepath.Join(b.runDir(id.RunID), strconv.Itoa(id.Shard), strconv.Itoa(id.Attempt))
+	return files{dir: dir, spec: filepath.Join(dir, "spec.json"), log: filepath.Join(dir, "executor.log"),
+		pid: filepath.Join(dir, "executor.pid"), exit: filepath.Join(dir, "executor.exit"),
+		spool: filepath.Join(dir, "spool"), work: filepath.Join(dir, "work")}
+}
+
+// mkdirs creates the attempt's directories and those of its shard and run,
+// each 0700 whatever the umask or an earlier mode.
+func (f files) mkdirs() error {
+	shard := filepath.Dir(f.dir)
+	for _, d := range []string{filepath.Dir(shard), shard, f.dir, f.spool, f.work} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Spooled implements backend.Spooler: the snapshots an exited executor
@@ -141,6 +188,9 @@ func (b *Backend) Start(_ context.Context, id backend.ShardID, spec wire.ShardSp
 	if err := os.MkdirAll(b.cfg.Dir, 0o700); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
+	if err := f.mkdirs(); err != nil {
+		return fmt.Errorf("local: executor directory: %w", err)
+	}
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return fmt.Errorf("local: encode spec: %w", err)
@@ -170,10 +220,9 @@ func (b *Backend) spawn(id backend.ShardID, f files) (*child, error) {
 	args := append(append([]string{}, b.cfg.Command[1:]...),
 		"agent", "--spec", f.spec, "--spool", f.spool)
 	cmd := exec.Command(b.cfg.Command[0], args...)
-	cmd.Dir = b.cfg.Dir
+	cmd.Dir = f.work
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The executor's own env var must not shadow --spec.
-	cmd.Env = withoutEnv(os.Environ(), "LOADFLEET_SHARD_SPEC")
+	cmd.Env = executorEnv(os.Getenv, f.work)
 	// Its own process group: a signal to the job service's group (Ctrl-C
 	// in a terminal) does not reach it, and Stop signals the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -251,26 +300,38 @@ func (b *Backend) status(id backend.ShardID) backend.Status {
 	return st
 }
 
-// List implements backend.Backend: every pid file of the run in Dir.
+// List implements backend.Backend: every attempt directory of the run that
+// has a pid file.
 func (b *Backend) List(_ context.Context, runID string) ([]backend.Status, error) {
-	entries, err := os.ReadDir(b.cfg.Dir)
+	shards, err := os.ReadDir(b.runDir(runID))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	prefix := url.PathEscape(runID) + "."
 	var out []backend.Status
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), prefix) || !strings.HasSuffix(e.Name(), ".pid") {
+	for _, sh := range shards {
+		shard, err := strconv.Atoi(sh.Name())
+		if err != nil || !sh.IsDir() {
 			continue
 		}
-		var rec pidRecord
-		if err := readJSONFile(filepath.Join(b.cfg.Dir, e.Name()), &rec); err != nil || rec.ID.RunID != runID {
-			continue
+		attempts, err := os.ReadDir(filepath.Join(b.runDir(runID), sh.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("local: %w", err)
 		}
-		out = append(out, b.status(rec.ID))
+		for _, at := range attempts {
+			attempt, err := strconv.Atoi(at.Name())
+			if err != nil || !at.IsDir() {
+				continue
+			}
+			id := backend.ShardID{RunID: runID, Shard: shard, Attempt: attempt}
+			var rec pidRecord
+			if err := readJSONFile(b.files(id).pid, &rec); err != nil || rec.ID != id {
+				continue
+			}
+			out = append(out, b.status(id))
+		}
 	}
 	return out, nil
 }
@@ -353,14 +414,14 @@ func (b *Backend) Remove(_ context.Context, id backend.ShardID) error {
 	delete(b.children, id)
 	b.mu.Unlock()
 	f := b.files(id)
-	var errs []error
-	for _, p := range []string{f.pid, f.exit, f.spec, f.log} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := os.RemoveAll(f.dir); err != nil {
 		return fmt.Errorf("local: remove: %w", err)
+	}
+	// The shard's and the run's directories go once empty; another
+	// attempt's files keep them (Remove fails on a non-empty directory).
+	shardDir := filepath.Dir(f.dir)
+	if os.Remove(shardDir) == nil {
+		_ = os.Remove(filepath.Dir(shardDir))
 	}
 	return nil
 }
@@ -406,14 +467,23 @@ func startTicks(pid int) (uint64, error) {
 	return ticks, nil
 }
 
-func withoutEnv(env []string, name string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, name+"=") {
-			out = append(out, kv)
-		}
+// defaultPath is an executor's PATH when the server has none.
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// executorEnv is the whole environment of an executor: PATH, HOME (its own
+// working directory) and TZ. Nothing else of the server's environment
+// reaches it: API tokens and cloud credentials in the server's variables
+// must not be readable by a plan's ${...} nor by /proc/PID/environ.
+func executorEnv(getenv func(string) string, home string) []string {
+	path := getenv("PATH")
+	if path == "" {
+		path = defaultPath
 	}
-	return out
+	env := []string{"PATH=" + path, "HOME=" + home}
+	if tz := getenv("TZ"); tz != "" {
+		env = append(env, "TZ="+tz)
+	}
+	return env
 }
 
 // writeJSONFile writes v to path atomically (a reader never sees half).

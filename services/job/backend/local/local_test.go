@@ -5,12 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/loadfleet/loadfleet/executors/runtime/runtimetest"
+	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/job/backend/backendtest"
@@ -63,6 +69,9 @@ func TestReusedPIDIsNotClaimed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.files(id).mkdirs(); err != nil {
+		t.Fatal(err)
+	}
 	if err := writeJSONFile(b.files(id).pid, pidRecord{ID: id, PID: self, StartTicks: ticks, Spec: b.files(id).spec}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +119,103 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	if err := b.Remove(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "stuck.*")); len(left) != 0 {
-		t.Errorf("Remove left %v", left)
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("Remove left %v in %s", left, dir)
 	}
 }
 
 func backendtestSpec(id backend.ShardID) wire.ShardSpec {
 	return wire.ShardSpec{RunID: id.RunID, Shard: id.Shard, Shards: 1, Attempt: id.Attempt}
+}
+
+// An executor gets its own directory, private to the server's user, and
+// only PATH, HOME and TZ of the environment: a secret in the server's
+// environment never reaches it. This reads the running executor's
+// /proc/PID/environ, which is what the kernel gave it.
+func TestExecutorHasItsOwnDirectoryAndAMinimalEnvironment(t *testing.T) {
+	const secret = "lf-test-secret-4f1d"
+	t.Setenv("LOADFLEET_TEST_API_TOKEN", secret)
+	t.Setenv("TZ", "Europe/Paris")
+	dir := t.TempDir()
+	b := New(Config{Command: []string{executorBin}, Dir: dir, Grace: backendtest.StopGrace}, testLogger(t))
+	id := backend.ShardID{RunID: "env/../run", Shard: 1, Attempt: 2}
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	ingest := runtimetest.NewIngest(t, "env-token")
+	p, err := plan.Parse([]byte(fmt.Sprintf(`{"name": "env", "target": {"baseUrl": %q},
+		"scenarios": [{"name": "s", "steps": [{"request": {"name": "r", "url": "/"}}]}],
+		"load": {"open": [{"constantUsersPerSec": {"rate": 1, "during": "60s"}}], "gracefulStop": "1s"}}`, target.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := wire.ShardSpec{RunID: id.RunID, Shard: id.Shard, Shards: 2, Attempt: id.Attempt, Plan: *p,
+		Token: "env-token", IngestURL: ingest.URL()}
+	if err := b.Start(context.Background(), id, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.Stop(context.Background(), id)
+		_ = b.Remove(context.Background(), id)
+	})
+	f := b.files(id)
+	var rec pidRecord
+	if err := readJSONFile(f.pid, &rec); err != nil {
+		t.Fatal(err)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", rec.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(environ), secret) {
+		t.Errorf("the executor's environment holds the server's secret: %q", environ)
+	}
+	got := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00") {
+		name, value, _ := strings.Cut(kv, "=")
+		got[name] = value
+	}
+	want := map[string]string{"PATH": os.Getenv("PATH"), "HOME": f.work, "TZ": "Europe/Paris"}
+	if !maps.Equal(got, want) {
+		t.Errorf("environment %v, want exactly %v", got, want)
+	}
+	if !strings.HasPrefix(f.dir, dir+"/") || strings.Contains(strings.TrimPrefix(f.dir, dir), "/../") {
+		t.Errorf("executor directory %s is not inside %s", f.dir, dir)
+	}
+	for _, d := range []string{filepath.Dir(filepath.Dir(f.dir)), filepath.Dir(f.dir), f.dir, f.spool, f.work} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm() != 0o700 || !st.IsDir() {
+			t.Errorf("%s: %v, %v; want a 0700 directory", d, st.Mode(), err)
+		}
+	}
+	for _, file := range []string{f.spec, f.log, f.pid} {
+		if st, err := os.Stat(file); err != nil {
+			t.Errorf("%s: %v; want a 0600 file", file, err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", file, st.Mode())
+		}
+	}
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID))
+	if err != nil || cwd != f.work {
+		t.Errorf("working directory %q (%v), want %s", cwd, err, f.work)
+	}
+}
+
+// Two attempts of one shard and two runs never share a file: each has its
+// own directory, and removing one leaves the other's.
+func TestEveryAttemptHasItsOwnFiles(t *testing.T) {
+	b := New(Config{Command: []string{executorBin}, Dir: t.TempDir()}, testLogger(t))
+	ids := []backend.ShardID{{RunID: "r1", Shard: 0}, {RunID: "r1", Shard: 0, Attempt: 1}, {RunID: "r1", Shard: 1},
+		{RunID: "r2", Shard: 0}, {RunID: "..", Shard: 0}, {RunID: ".", Shard: 0}, {RunID: "a/b", Shard: 0}}
+	seen := map[string]backend.ShardID{}
+	for _, id := range ids {
+		f := b.files(id)
+		for _, p := range []string{f.dir, f.spec, f.log, f.pid, f.exit, f.spool, f.work} {
+			if other, ok := seen[p]; ok {
+				t.Errorf("%+v and %+v share %s", id, other, p)
+			}
+			seen[p] = id
+			if rel, err := filepath.Rel(b.cfg.Dir, p); err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%+v: %s is outside %s", id, p, b.cfg.Dir)
+			}
+		}
+	}
 }

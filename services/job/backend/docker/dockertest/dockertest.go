@@ -150,6 +150,10 @@ func goModuleDir(module string) (string, error) {
 func tarFiles(files map[string]string) (io.Reader, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	// The image's spool directory (its Dockerfile copies it).
+	if err := tw.WriteHeader(&tar.Header{Name: "spool/", Typeflag: tar.TypeDir, Mode: 0o700}); err != nil {
+		return nil, err
+	}
 	for name, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
