@@ -72,7 +72,7 @@ func TestRestartLimitErrorsTheRun(t *testing.T) {
 		}
 	}
 	kill(0)
-	waitForFile(t, filepath.Join(dir, run.ID+".0.1.pid"), 20*time.Second)
+	waitForFile(t, filepath.Join(dir, run.ID, "0", "1", "executor.pid"), 20*time.Second)
 	time.Sleep(time.Second) // the restarted executor at work
 	kill(1)
 	run = waitForState(t, api, run.ID, 30*time.Second, store.Errored)

@@ -241,7 +241,8 @@ func (w *Worker) restart(ctx context.Context, run store.Run, lost store.Shard, s
 		sh.Attempt++
 		sh.Token = shardtoken.New(r.ID, sh.Index, sh.Attempt)
 		sh.Ready = false
-		sh.ResumeAt = now.Sub(*r.StartAt)
+		// An executor lost before the start resumes from the start.
+		sh.ResumeAt = max(0, now.Sub(*r.StartAt))
 		sh.Restarts = append(sh.Restarts, store.Interval{Start: now, Reason: reason})
 		r.Degraded = append(r.Degraded, store.Interval{Start: now, Reason: reason})
 		return nil

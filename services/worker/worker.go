@@ -215,6 +215,9 @@ func (w *Worker) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 		}
 		err := w.store.RenewLease(ctx, runID, w.cfg.ID, w.cfg.LeaseTTL, w.now())
 		if errors.Is(err, store.ErrLeaseLost) {
+			if run, rerr := w.store.Run(ctx, runID); rerr == nil && run.State.Terminal() {
+				return // the run ended, and its lease with it: the cleanup goes on
+			}
 			w.logger.Warn("lease lost; another worker drives the run", "run", runID)
 			cancel(err)
 			return

@@ -63,7 +63,9 @@ func Apply(r *Run, to State, reason string, at time.Time) error {
 		r.Reason = reason
 	}
 	if to.Terminal() {
-		r.Ended = &at
+		// An ended run needs no driver: its lease goes in the same write,
+		// so nobody sees an ended run that a worker still holds.
+		r.Ended, r.Lease = &at, nil
 	}
 	return nil
 }

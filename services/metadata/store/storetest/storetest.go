@@ -675,9 +675,13 @@ func leases(t *testing.T, st store.Store) {
 		t.Fatalf("a released run is claimable at once; claimed %s", r.ID)
 	}
 
-	// A run that ends while leased is never claimed again.
-	_, err = st.Transition(ctx, "r-old", store.Errored, "", t0)
+	// A run that ends while leased is never claimed again, and its lease
+	// ends with it, in the same write.
+	ended, err := st.Transition(ctx, "r-old", store.Errored, "", t0)
 	must(t, err)
+	if stored, err := st.Run(ctx, "r-old"); err != nil || ended.Lease != nil || stored.Lease != nil {
+		t.Fatalf("an ended run keeps its lease: %+v, stored %+v (%v)", ended.Lease, stored.Lease, err)
+	}
 	_, err = st.ClaimRun(ctx, "w-4", time.Minute, t0.Add(time.Hour))
 	must(t, err)
 	_, err = st.ClaimRun(ctx, "w-4", time.Minute, t0.Add(time.Hour))
