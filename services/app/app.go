@@ -190,6 +190,22 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
+// Start listens and serves in the background until stop is called (or ctx
+// ends); stop then waits for the graceful shutdown and returns what Serve
+// did. It returns the base URL: what an in-process platform (loadfleet run,
+// tests) is reached at.
+func (a *App) Start(ctx context.Context) (url string, stop func() error, err error) {
+	addr, err := a.Listen()
+	if err != nil {
+		_ = a.Close()
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx) }()
+	return "http://" + addr.String(), func() error { cancel(); return <-served }, nil
+}
+
 // Run listens and serves until ctx ends.
 func (a *App) Run(ctx context.Context) error {
 	if _, err := a.Listen(); err != nil {

@@ -119,15 +119,11 @@ func TestLoopbackWithoutTokensRefusesBrowserRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() { cancel(); <-served }()
-	base := "http://" + addr.String()
+	defer func() { _ = stop() }()
 	// A valid plan: without the guard, the forged requests get 201.
 	forged := `{"plan": ` + validatortest.ConstantPlan() + `}`
 
@@ -178,15 +174,12 @@ func TestTokensNeedNoLoopbackGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() { cancel(); <-served }()
-	status, body := do(t, http.MethodGet, "http://"+addr.String()+"/healthz", "loadfleet.example.com", "", "", "")
+	defer func() { _ = stop() }()
+	status, body := do(t, http.MethodGet, base+"/healthz", "loadfleet.example.com", "", "", "")
 	if status != http.StatusOK {
 		t.Fatalf("GET /healthz as loadfleet.example.com with tokens configured = %d %s, want 200", status, body)
 	}

@@ -43,13 +43,11 @@ func TestDataFilesArePrivate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Listen(); err != nil {
+			_, stop, err := a.Start(context.Background())
+			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			served := make(chan error, 1)
-			go func() { served <- a.Serve(ctx) }()
-			defer func() { cancel(); <-served }()
+			defer func() { _ = stop() }()
 
 			wantMode(t, dir, 0o700)
 			for _, db := range []string{"loadfleet.db", "series.db"} {

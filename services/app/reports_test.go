@@ -38,15 +38,12 @@ func serveReports(t *testing.T, rc ReportsConfig) string {
 	if err := a.control.store.PutReport(context.Background(), "r-links", []byte(storedWithSecret)); err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-served; _ = a.Close() })
-	return "http://" + addr.String()
+	t.Cleanup(func() { _ = stop() })
+	return base
 }
 
 func get(t *testing.T, url, token string) (int, string) {
@@ -136,15 +133,13 @@ func TestMessageLinksOpenTheReport(t *testing.T) {
 	if err := a.control.store.PutReport(context.Background(), "r-links", []byte(storedWithSecret)); err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
-	defer func() { cancel(); <-served }()
-	msg, err := a.control.reporting.MessageRenderer("http://"+addr.String())(ctx, "r-links")
+	defer func() { _ = stop() }()
+	ctx := context.Background()
+	msg, err := a.control.reporting.MessageRenderer(base)(ctx, "r-links")
 	if err != nil {
 		t.Fatal(err)
 	}

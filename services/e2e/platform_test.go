@@ -82,20 +82,16 @@ func startPlatform(t *testing.T, target string, cfg app.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve %s: %v", target, err)
 		}
 	})
-	return "http://" + addr.String()
+	return base
 }
 
 type testWriter struct{ t *testing.T }

@@ -22,15 +22,12 @@ func startServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	base, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Serve(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + addr.String()
+	t.Cleanup(func() { _ = stop() })
+	return base
 }
 
 func TestTestsAndRunsCommands(t *testing.T) {

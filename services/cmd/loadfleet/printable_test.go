@@ -111,15 +111,11 @@ func TestCLIPrintsUserNamesInert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := a.Listen()
+	server, stop, err := a.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = a.Serve(ctx); close(served) }()
-	defer func() { cancel(); <-served }()
-	server := "http://" + addr.String()
+	defer func() { _ = stop() }()
 
 	code, out, errOut = loadfleet(t, "runs", "list", "--server", server)
 	if code != exitOK {

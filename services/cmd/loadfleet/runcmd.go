@@ -204,15 +204,11 @@ func (o *runOptions) startPlatform(ctx context.Context, listen string, logOut io
 	if err != nil {
 		return nil, &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
 	}
-	addr, err := a.Listen()
+	url, stop, err := a.Start(context.WithoutCancel(ctx))
 	if err != nil {
-		_ = a.Close()
 		return nil, &exitError{code: exitRunError, err: fmt.Errorf("start the in-process platform: %w", err)}
 	}
-	serveCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { _ = a.Serve(serveCtx); close(done) }()
-	return &inProcessPlatform{url: "http://" + addr.String(), stop: func() { cancel(); <-done }}, nil
+	return &inProcessPlatform{url: url, stop: func() { _ = stop() }}, nil
 }
 
 // parseSets reads --set key=value overrides.
