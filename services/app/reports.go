@@ -1,11 +1,18 @@
 package app
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/loadfleet/loadfleet/services/httpserver"
+	"github.com/loadfleet/loadfleet/services/internal/private"
 	"github.com/loadfleet/loadfleet/services/reporting"
 	"github.com/loadfleet/loadfleet/services/reporting/link"
 )
@@ -22,8 +29,9 @@ type ReportsConfig struct {
 	// past it the link answers 410 Gone.
 	LinkTTL time.Duration `yaml:"linkTTL"`
 	// LinkKey signs the links. Default: derived from the first API token
-	// (every replica holding it signs alike), or, with no tokens, random
-	// per process. Changing it (or the first token) revokes every link.
+	// (every replica holding it signs alike), or, with no tokens, a random
+	// one kept in the data directory (linkKeyFile). Changing it (or the
+	// first token) revokes every link.
 	LinkKey string `yaml:"linkKey"`
 	// MissingTolerance is the share of planned arrivals that may be missing
 	// from a run's data for it to be judged on its criteria (default 0.02);
@@ -43,6 +51,12 @@ func (a *App) linkConfig() (reporting.LinkConfig, error) {
 		c.Key = []byte(r.LinkKey)
 	case len(a.cfg.Auth.Tokens) > 0:
 		c.Key = link.DeriveKey(a.cfg.Auth.Tokens[0])
+	default:
+		key, err := a.storedLinkKey()
+		if err != nil {
+			return reporting.LinkConfig{}, err
+		}
+		c.Key = key
 	}
 	if tokens := a.cfg.Auth.Tokens; len(tokens) > 0 {
 		// The report route is open in the API's check (accessOf) so that
@@ -54,4 +68,41 @@ func (a *App) linkConfig() (reporting.LinkConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// linkKeyFile holds the key that signs report links when neither
+// reports.linkKey nor an API token gives one, in the data directory, so
+// that links sent before a restart still open after it.
+const linkKeyFile = "report-links.key"
+
+// storedLinkKey reads the data directory's link key, making it (0600, 32
+// random bytes) the first time.
+func (a *App) storedLinkKey() ([]byte, error) {
+	dir, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, linkKeyFile)
+	if key, err := os.ReadFile(path); err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	key := make([]byte, 64)
+	var raw [32]byte
+	_, _ = rand.Read(raw[:])
+	hex.Encode(key, raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, private.FileMode)
+	if errors.Is(err, fs.ErrExist) { // made meanwhile, or cut short
+		if key, err := os.ReadFile(path); err == nil && len(key) >= 32 {
+			return key, nil
+		}
+		return nil, fmt.Errorf("%w: the report link key %s is unreadable or too short: remove it to make a new one", ErrConfig, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: the report link key: %w", ErrConfig, err)
+	}
+	_, werr := f.Write(key)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return nil, fmt.Errorf("%w: the report link key: %w", ErrConfig, err)
+	}
+	return key, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,34 @@ func TestReportsConfigFile(t *testing.T) {
 	cfg.Reports.LinkTTL = -time.Hour
 	if _, err := New(TargetReporting, cfg, nil); err == nil || !strings.Contains(err.Error(), "reports.linkTTL") {
 		t.Fatalf("a negative TTL: %v, want an error naming reports.linkTTL", err)
+	}
+}
+
+// Without API tokens or a configured key, the link key is kept in the data
+// directory: a link signed before a restart opens after it.
+func TestLinkKeyOutlivesARestart(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Auth.ServiceTokens = []string{"service-token"}
+	keyOf := func() []byte {
+		t.Helper()
+		a, err := New(TargetReporting, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		c, err := a.linkConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Key
+	}
+	first, second := keyOf(), keyOf()
+	if len(first) < 32 || string(first) != string(second) {
+		t.Fatalf("link keys %q and %q: want one key of at least 32 bytes kept across starts", first, second)
+	}
+	info, err := os.Stat(filepath.Join(cfg.DataDir, linkKeyFile))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, mode %v; want 0600", err, info.Mode().Perm())
 	}
 }
