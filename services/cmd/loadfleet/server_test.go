@@ -19,17 +19,34 @@ func TestServerListTargets(t *testing.T) {
 	}
 }
 
-func TestServerTargetValidator(t *testing.T) {
+// serverCommand runs `loadfleet server --target=validator` on a free
+// loopback port in the test process; stop ends it as SIGINT or SIGTERM
+// would and returns its exit code.
+func serverCommand(t *testing.T) (base string, stop func() int, log *syncBuffer) {
+	t.Helper()
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"server", "--target=validator", "--listen", "127.0.0.1:0",
 			"--git-cache-dir", t.TempDir()}, &stdout, &stderr)
 	}()
+	base = "http://" + waitForAddr(t, &stderr, exited)
+	return base, func() int {
+		cancel()
+		select {
+		case code := <-exited:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not stop after its context ended")
+			return -1
+		}
+	}, &stderr
+}
 
-	base := "http://" + waitForAddr(t, &stderr, exited)
+func TestServerTargetValidator(t *testing.T) {
+	base, stop, stderr := serverCommand(t)
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -48,14 +65,8 @@ func TestServerTargetValidator(t *testing.T) {
 		t.Fatalf("POST /v1/validate = %d %s, want 200 and valid", resp.StatusCode, body)
 	}
 
-	cancel() // what SIGINT or SIGTERM does
-	select {
-	case code := <-exited:
-		if code != exitOK || !strings.Contains(stderr.String(), "msg=stopped") {
-			t.Fatalf("exit %d after shutdown, log:\n%s\nwant 0 and a stopped line", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not stop after its context ended")
+	if code := stop(); code != exitOK || !strings.Contains(stderr.String(), "msg=stopped") {
+		t.Fatalf("exit %d after shutdown, log:\n%s\nwant 0 and a stopped line", code, stderr.String())
 	}
 }
 
@@ -95,15 +106,7 @@ func TestServerRefusesANetworkAddressWithoutTokens(t *testing.T) {
 // default command needs to listen on the network.
 func TestServerAuthTokenFromTheEnvironment(t *testing.T) {
 	t.Setenv("LOADFLEET_AUTH_TOKEN", "s3cret-token")
-	var stdout, stderr syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"server", "--target=validator", "--listen", "127.0.0.1:0",
-			"--git-cache-dir", t.TempDir()}, &stdout, &stderr)
-	}()
-	base := "http://" + waitForAddr(t, &stderr, exited)
+	base, stop, _ := serverCommand(t)
 	for token, want := range map[string]int{"": http.StatusUnauthorized, "s3cret-token": http.StatusOK} {
 		req, _ := http.NewRequest(http.MethodPost, base+"/v1/validate", strings.NewReader(validatortest.ConstantPlan()))
 		req.Header.Set("Content-Type", "application/json")
@@ -119,6 +122,5 @@ func TestServerAuthTokenFromTheEnvironment(t *testing.T) {
 			t.Errorf("POST /v1/validate with token %q = %d, want %d", token, resp.StatusCode, want)
 		}
 	}
-	cancel()
-	<-exited
+	stop()
 }
