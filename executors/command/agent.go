@@ -16,11 +16,6 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// SpecEnv is the environment variable an agent reads its shard spec (JSON)
-// from when neither --spec nor --control is given: how the docker backend
-// hands a container its spec without a file to mount.
-const SpecEnv = "LOADFLEET_SHARD_SPEC"
-
 // specFetchTimeout bounds how long the agent retries fetching its spec
 // while the control plane is not reachable yet.
 const specFetchTimeout = 30 * time.Second
@@ -44,7 +39,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: loadfleet-executor agent [--spec FILE | --control URL --token T] [--ingest URL] [--out FILE]")
-		fmt.Fprintf(stderr, "without --spec or --control, the spec (JSON) is read from $%s\n", SpecEnv)
+		fmt.Fprintf(stderr, "without --spec or --control, the spec (JSON) is read from $%s\n", wire.ShardSpecEnv)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.specFile, "spec", "", "read the shard spec (JSON) from this file")
@@ -66,9 +61,9 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	case f.specFile != "" && f.control != "":
 		return f, fmt.Errorf("%w: give only one of --spec FILE and --control URL", errUsage)
 	case f.specFile == "" && f.control == "":
-		f.specJSON = os.Getenv(SpecEnv)
+		f.specJSON = os.Getenv(wire.ShardSpecEnv)
 		if f.specJSON == "" {
-			return f, fmt.Errorf("%w: give --spec FILE, --control URL or $%s", errUsage, SpecEnv)
+			return f, fmt.Errorf("%w: give --spec FILE, --control URL or $%s", errUsage, wire.ShardSpecEnv)
 		}
 	case f.control != "" && f.token == "":
 		return f, fmt.Errorf("%w: --control needs --token", errUsage)
@@ -125,7 +120,7 @@ func runShard(ctx context.Context, f agentFlags, spec *wire.ShardSpec, logger *s
 	if spec.IngestURL != "" {
 		httpSink, err := runtime.NewHTTPSink(runtime.HTTPSinkConfig{
 			URL: spec.IngestURL, Token: spec.Token, SpoolDir: f.spoolDir, MaxSpoolBytes: f.maxSpoolBytes,
-		}, runtime.ShardKey{RunID: spec.RunID, Shard: spec.Shard, Attempt: spec.Attempt}, logger, nil)
+		}, wire.ShardID{RunID: spec.RunID, Shard: spec.Shard, Attempt: spec.Attempt}, logger, nil)
 		if err != nil {
 			return err
 		}
@@ -158,7 +153,7 @@ func loadSpec(ctx context.Context, f agentFlags, logger *slog.Logger) (*wire.Sha
 		}
 		return decodeSpec(data, f.specFile, f.token)
 	case f.specJSON != "":
-		return decodeSpec([]byte(f.specJSON), "$"+SpecEnv, f.token)
+		return decodeSpec([]byte(f.specJSON), "$"+wire.ShardSpecEnv, f.token)
 	}
 	client := runtime.NewControlClient(f.control, f.token, nil)
 	ctx, cancel := context.WithTimeout(ctx, specFetchTimeout)

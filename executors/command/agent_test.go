@@ -72,7 +72,7 @@ func TestAgentReadsItsSpecFromTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(SpecEnv, string(spec))
+	t.Setenv(wire.ShardSpecEnv, string(spec))
 	out := filepath.Join(t.TempDir(), "results.jsonl")
 	var stdout, stderr bytes.Buffer
 	if code := Execute(context.Background(), []string{"agent", "--out", out, "--log-level", "warn"}, &stdout, &stderr); code != exitOK {
@@ -92,7 +92,7 @@ func TestAgentReadsItsSpecFromTheEnvironment(t *testing.T) {
 
 // A spec source on the command line wins over the environment.
 func TestAgentSpecFlagWinsOverTheEnvironment(t *testing.T) {
-	t.Setenv(SpecEnv, `not json`)
+	t.Setenv(wire.ShardSpecEnv, `not json`)
 	var stdout, stderr bytes.Buffer
 	code := Execute(context.Background(), []string{"agent", "--spec", filepath.Join(t.TempDir(), "none.json")}, &stdout, &stderr)
 	if code != exitError || !strings.Contains(stderr.String(), "read spec") {

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
 func TestUsageErrorsExitTwo(t *testing.T) {
-	t.Setenv(SpecEnv, "") // otherwise "agent" alone has a spec source
+	t.Setenv(wire.ShardSpecEnv, "") // otherwise "agent" alone has a spec source
 	planFile := writeFile(t, "plan.json", `{}`)
 	tests := []struct {
 		name string

@@ -14,14 +14,6 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// Paths of the executor API, relative to the control URL. The bearer token
-// identifies the shard (and its attempt), so the paths carry no run or shard.
-const (
-	SpecPath    = "/v1/executor/spec"
-	ReadyPath   = "/v1/executor/ready"
-	CommandPath = "/v1/executor/command"
-)
-
 // ErrControl is returned when the control plane answers with an error.
 var ErrControl = errors.New("control plane error")
 
@@ -46,7 +38,7 @@ func NewControlClient(baseURL, token string, httpClient *http.Client) *ControlCl
 // Spec fetches the shard spec the token stands for.
 func (c *ControlClient) Spec(ctx context.Context) (*wire.ShardSpec, error) {
 	var spec wire.ShardSpec
-	if err := c.do(ctx, http.MethodGet, SpecPath, nil, &spec); err != nil {
+	if err := c.do(ctx, http.MethodGet, wire.SpecPath, nil, &spec); err != nil {
 		return nil, err
 	}
 	return &spec, nil
@@ -54,7 +46,7 @@ func (c *ControlClient) Spec(ctx context.Context) (*wire.ShardSpec, error) {
 
 // Ready reports that the shard can start.
 func (c *ControlClient) Ready(ctx context.Context, r wire.Ready) error {
-	return c.do(ctx, http.MethodPost, ReadyPath, r, nil)
+	return c.do(ctx, http.MethodPost, wire.ReadyPath, r, nil)
 }
 
 // Command polls for the start instant or an abort. The sample times the
@@ -62,7 +54,7 @@ func (c *ControlClient) Ready(ctx context.Context, r wire.Ready) error {
 func (c *ControlClient) Command(ctx context.Context) (wire.Command, ClockSample, error) {
 	var cmd wire.Command
 	sent := time.Now()
-	err := c.do(ctx, http.MethodGet, CommandPath, nil, &cmd)
+	err := c.do(ctx, http.MethodGet, wire.CommandPath, nil, &cmd)
 	sample := ClockSample{Sent: sent, Received: time.Now(), Server: cmd.ServerTime}
 	return cmd, sample, err
 }

@@ -23,9 +23,6 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// IngestPath is the reporting ingest's endpoint, relative to its URL.
-const IngestPath = "/v1/ingest/snapshots"
-
 // DefaultMaxSpoolBytes bounds the spool when HTTPSinkConfig leaves it unset.
 const DefaultMaxSpoolBytes = 256 << 20
 
@@ -72,13 +69,6 @@ func (c *HTTPSinkConfig) defaults() {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}
 	}
-}
-
-// ShardKey names one attempt of one shard, as snapshots do.
-type ShardKey struct {
-	RunID   string
-	Shard   int
-	Attempt int
 }
 
 // HTTPSink ships snapshots to the reporting ingest. Send writes each snapshot
@@ -143,7 +133,7 @@ func newSinkMetrics(reg prometheus.Registerer) (*sinkMetrics, error) {
 
 // NewHTTPSink opens the shard's spool, reloading what it holds, and starts
 // the sender. reg may be nil.
-func NewHTTPSink(cfg HTTPSinkConfig, key ShardKey, logger *slog.Logger, reg prometheus.Registerer) (*HTTPSink, error) {
+func NewHTTPSink(cfg HTTPSinkConfig, key wire.ShardID, logger *slog.Logger, reg prometheus.Registerer) (*HTTPSink, error) {
 	cfg.defaults()
 	if cfg.URL == "" || cfg.SpoolDir == "" {
 		return nil, fmt.Errorf("http sink: URL and SpoolDir are required")
@@ -173,7 +163,7 @@ func NewHTTPSink(cfg HTTPSinkConfig, key ShardKey, logger *slog.Logger, reg prom
 
 // SpoolDir is where a shard attempt's spool lives under root: what a
 // backend reads to collect the snapshots an exited executor left there.
-func SpoolDir(root string, key ShardKey) string {
+func SpoolDir(root string, key wire.ShardID) string {
 	return filepath.Join(root, pathSafe(key.RunID), strconv.Itoa(key.Shard), strconv.Itoa(key.Attempt))
 }
 
@@ -322,7 +312,7 @@ func (h *HTTPSink) post(ctx context.Context, batch []spoolEntry) ([]uint64, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(h.cfg.URL, "/")+IngestPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(h.cfg.URL, "/")+wire.IngestPath, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrIngest, err)
 	}

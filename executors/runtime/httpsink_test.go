@@ -50,7 +50,7 @@ func (r *recorder) errors(containing string) int {
 	return n
 }
 
-func newHTTPSink(t *testing.T, in *runtimetest.Ingest, dir string, maxBytes int64, key runtime.ShardKey, logger *slog.Logger, reg prometheus.Registerer) *runtime.HTTPSink {
+func newHTTPSink(t *testing.T, in *runtimetest.Ingest, dir string, maxBytes int64, key wire.ShardID, logger *slog.Logger, reg prometheus.Registerer) *runtime.HTTPSink {
 	t.Helper()
 	s, err := runtime.NewHTTPSink(runtime.HTTPSinkConfig{
 		URL: in.URL(), Token: token, SpoolDir: dir, MaxSpoolBytes: maxBytes, MaxBatch: 4,
@@ -86,7 +86,7 @@ func checkStoredOnce(t *testing.T, in *runtimetest.Ingest, runID string, n uint6
 func TestIngestDownFiveSecondsThenBackEverySnapshotStoredOnce(t *testing.T) {
 	in := runtimetest.NewIngest(t, token)
 	tool := &runtimetest.Tool{Duration: 7500 * time.Millisecond}
-	key := runtime.ShardKey{RunID: "down"}
+	key := wire.ShardID{RunID: "down"}
 	sink := newHTTPSink(t, in, t.TempDir(), 0, key, discardLogger(), nil)
 	r := newRunner(t, runtime.Config{Interval: 250 * time.Millisecond, FlushTimeout: 5 * time.Second}, tool, sink)
 
@@ -139,7 +139,7 @@ func TestSpoolFullDropsNewSnapshotsLoudly(t *testing.T) {
 	in.Down()
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
-	key := runtime.ShardKey{RunID: "full"}
+	key := wire.ShardID{RunID: "full"}
 	size, err := json.Marshal(snapshot(key.RunID, 1, false))
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestRestartedExecutorReloadsTheSpool(t *testing.T) {
 	in := runtimetest.NewIngest(t, token)
 	in.Down()
 	dir := t.TempDir()
-	key := runtime.ShardKey{RunID: "restart"}
+	key := wire.ShardID{RunID: "restart"}
 	first := newHTTPSink(t, in, dir, 0, key, discardLogger(), nil)
 	for seq := uint64(1); seq <= 5; seq++ {
 		if err := first.Send(context.Background(), snapshot(key.RunID, seq, false)); err != nil {
@@ -234,7 +234,7 @@ func TestRestartedExecutorReloadsTheSpool(t *testing.T) {
 func TestHTTPSinkRetriesA503(t *testing.T) {
 	in := runtimetest.NewIngest(t, token)
 	in.Refuse(3)
-	sink := newHTTPSink(t, in, t.TempDir(), 0, runtime.ShardKey{RunID: "503"}, discardLogger(), nil)
+	sink := newHTTPSink(t, in, t.TempDir(), 0, wire.ShardID{RunID: "503"}, discardLogger(), nil)
 	for seq := uint64(1); seq <= 3; seq++ {
 		if err := sink.Send(context.Background(), snapshot("503", seq, seq == 3)); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package wire holds the messages between executors and the control plane:
 // the shard spec an executor runs, its readiness and start instant, and the
 // per-second snapshots it reports. They are described in openapi.yaml.
+// The names both sides must spell alike (the paths, the spec's environment
+// variable, ShardID, the exit codes) are declared here too, once.
 package wire
 
 import (

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/reporting"
 )
@@ -86,7 +87,7 @@ func accessOf(route string) httpserver.Access {
 		return httpserver.AccessOpen // ops endpoints
 	case route == "/v1/jobs" || strings.HasPrefix(route, "/v1/jobs/"), route == reporting.FinishPath, route == reporting.CollectPath:
 		return httpserver.AccessService
-	case strings.HasPrefix(route, "/v1/executor/"), route == reporting.IngestPath:
+	case strings.HasPrefix(route, "/v1/executor/"), route == wire.IngestPath:
 		return httpserver.AccessShard
 	case route == reporting.ReportHTMLPath:
 		// Messages link to HTML reports; their run IDs are unguessable.

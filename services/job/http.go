@@ -21,7 +21,7 @@ const (
 )
 
 // ExecutorPath is the path of one executor of the job API.
-func ExecutorPath(location string, id backend.ShardID) string {
+func ExecutorPath(location string, id wire.ShardID) string {
 	return "/v1/jobs/" + pathLocation(location) + "/executors/" + id.RunID + "/" +
 		strconv.Itoa(id.Shard) + "/" + strconv.Itoa(id.Attempt)
 }
@@ -137,14 +137,14 @@ func locationOf(r *http.Request) string {
 	return ""
 }
 
-func executorOf(w http.ResponseWriter, r *http.Request) (string, backend.ShardID, bool) {
+func executorOf(w http.ResponseWriter, r *http.Request) (string, wire.ShardID, bool) {
 	shard, err1 := strconv.Atoi(r.PathValue("shard"))
 	attempt, err2 := strconv.Atoi(r.PathValue("attempt"))
 	if err1 != nil || err2 != nil || shard < 0 || attempt < 0 {
 		httpserver.WriteError(w, http.StatusBadRequest, "shard and attempt must be non-negative integers")
-		return "", backend.ShardID{}, false
+		return "", wire.ShardID{}, false
 	}
-	return locationOf(r), backend.ShardID{RunID: r.PathValue("run"), Shard: shard, Attempt: attempt}, true
+	return locationOf(r), wire.ShardID{RunID: r.PathValue("run"), Shard: shard, Attempt: attempt}, true
 }
 
 // reply writes v (or 204 for nil) or the error. It is the one place where

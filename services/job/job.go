@@ -30,15 +30,15 @@ type API interface {
 	Locations(ctx context.Context) ([]LocationInfo, error)
 	// Start starts the executor of id with spec; a spec the service
 	// refuses (ErrInvalidSpec, a *SpecError) starts nothing.
-	Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error
-	Status(ctx context.Context, location string, id backend.ShardID) (backend.Status, error)
+	Start(ctx context.Context, location string, id wire.ShardID, spec wire.ShardSpec) error
+	Status(ctx context.Context, location string, id wire.ShardID) (backend.Status, error)
 	List(ctx context.Context, location, runID string) ([]backend.Status, error)
-	Stop(ctx context.Context, location string, id backend.ShardID) error
-	Logs(ctx context.Context, location string, id backend.ShardID) (io.ReadCloser, error)
-	Remove(ctx context.Context, location string, id backend.ShardID) error
+	Stop(ctx context.Context, location string, id wire.ShardID) error
+	Logs(ctx context.Context, location string, id wire.ShardID) (io.ReadCloser, error)
+	Remove(ctx context.Context, location string, id wire.ShardID) error
 	// Spooled returns the snapshots an exited executor left undelivered
 	// (backend.Spooler); none where the backend cannot read them.
-	Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error)
+	Spooled(ctx context.Context, location string, id wire.ShardID) ([]json.RawMessage, error)
 }
 
 // LocationInfo names a location and the kind of backend it uses.
@@ -108,7 +108,7 @@ func (s *Service) backend(location string) (backend.Backend, error) {
 
 // Start implements API. A spec that breaks the rules starts nothing: the
 // error is a *SpecError listing every problem.
-func (s *Service) Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error {
+func (s *Service) Start(ctx context.Context, location string, id wire.ShardID, spec wire.ShardSpec) error {
 	b, err := s.backend(location)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (s *Service) Start(ctx context.Context, location string, id backend.ShardID
 }
 
 // Status implements API.
-func (s *Service) Status(ctx context.Context, location string, id backend.ShardID) (backend.Status, error) {
+func (s *Service) Status(ctx context.Context, location string, id wire.ShardID) (backend.Status, error) {
 	b, err := s.backend(location)
 	if err != nil {
 		return backend.Status{}, err
@@ -145,7 +145,7 @@ func (s *Service) List(ctx context.Context, location, runID string) ([]backend.S
 }
 
 // Stop implements API.
-func (s *Service) Stop(ctx context.Context, location string, id backend.ShardID) error {
+func (s *Service) Stop(ctx context.Context, location string, id wire.ShardID) error {
 	b, err := s.backend(location)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (s *Service) Stop(ctx context.Context, location string, id backend.ShardID)
 }
 
 // Logs implements API.
-func (s *Service) Logs(ctx context.Context, location string, id backend.ShardID) (io.ReadCloser, error) {
+func (s *Service) Logs(ctx context.Context, location string, id wire.ShardID) (io.ReadCloser, error) {
 	b, err := s.backend(location)
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func (s *Service) Logs(ctx context.Context, location string, id backend.ShardID)
 }
 
 // Remove implements API.
-func (s *Service) Remove(ctx context.Context, location string, id backend.ShardID) error {
+func (s *Service) Remove(ctx context.Context, location string, id wire.ShardID) error {
 	b, err := s.backend(location)
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func (s *Service) Remove(ctx context.Context, location string, id backend.ShardI
 }
 
 // Spooled implements API.
-func (s *Service) Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error) {
+func (s *Service) Spooled(ctx context.Context, location string, id wire.ShardID) ([]json.RawMessage, error) {
 	b, err := s.backend(location)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
-	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/validator"
 )
 
@@ -82,7 +81,7 @@ func newSpecChecker(rules SpecRules) *specChecker {
 
 // check returns a *SpecError listing every problem of spec for executor
 // id, or nil.
-func (c *specChecker) check(ctx context.Context, id backend.ShardID, spec wire.ShardSpec) error {
+func (c *specChecker) check(ctx context.Context, id wire.ShardID, spec wire.ShardSpec) error {
 	var problems []plan.Problem
 	add := func(path, format string, args ...any) {
 		problems = append(problems, plan.Problem{Path: path, Message: fmt.Sprintf(format, args...)})

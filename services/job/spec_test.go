@@ -27,21 +27,21 @@ type recorder struct {
 }
 
 func (r *recorder) Name() string { return "recorder" }
-func (r *recorder) Start(_ context.Context, _ backend.ShardID, spec wire.ShardSpec) error {
+func (r *recorder) Start(_ context.Context, _ wire.ShardID, spec wire.ShardSpec) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.started = append(r.started, spec)
 	return nil
 }
-func (r *recorder) Status(_ context.Context, id backend.ShardID) (backend.Status, error) {
+func (r *recorder) Status(_ context.Context, id wire.ShardID) (backend.Status, error) {
 	return backend.Status{ID: id, Phase: backend.Missing}, nil
 }
 func (r *recorder) List(context.Context, string) ([]backend.Status, error) { return nil, nil }
-func (r *recorder) Stop(context.Context, backend.ShardID) error            { return nil }
-func (r *recorder) Logs(context.Context, backend.ShardID) (io.ReadCloser, error) {
+func (r *recorder) Stop(context.Context, wire.ShardID) error               { return nil }
+func (r *recorder) Logs(context.Context, wire.ShardID) (io.ReadCloser, error) {
 	return nil, backend.ErrNotFound
 }
-func (r *recorder) Remove(context.Context, backend.ShardID) error { return nil }
+func (r *recorder) Remove(context.Context, wire.ShardID) error { return nil }
 
 func (r *recorder) count() int {
 	r.mu.Lock()
@@ -76,7 +76,7 @@ func TestStartRefusesSpecsThatBreakTheRules(t *testing.T) {
 	if err := os.Symlink(outside, escape); err != nil {
 		t.Fatal(err)
 	}
-	id := backend.ShardID{RunID: "r-1", Shard: 1, Attempt: 0}
+	id := wire.ShardID{RunID: "r-1", Shard: 1, Attempt: 0}
 	good := func() wire.ShardSpec {
 		return wire.ShardSpec{RunID: "r-1", Shard: 1, Shards: 2, Plan: parse(t, validPlan), Token: "r-1.1.0.x",
 			ControlURL: "http://127.0.0.1:8080", IngestURL: "http://127.0.0.1:8080", Dir: checkout}
@@ -161,7 +161,7 @@ func TestRefusedSpecOverHTTP(t *testing.T) {
 	job.Routes(mux, svc)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	id := backend.ShardID{RunID: "r-1", Shard: 0}
+	id := wire.ShardID{RunID: "r-1", Shard: 0}
 	spec := wire.ShardSpec{RunID: "r-1", Shards: 1, Token: "t", IngestURL: "http://127.0.0.1:1",
 		Plan: parse(t, strings.Replace(validPlan, `"10s"`, `"48h"`, 1)), Dir: "/home"}
 	err = jobclient.New(srv.URL, nil).Start(context.Background(), "here", id, spec)

@@ -23,7 +23,6 @@ import (
 
 // Paths of the reporting API (see openapi.yaml).
 const (
-	IngestPath = "/v1/ingest/snapshots"
 	// ProgressPath and FinishPath take a run ID; SeriesPath too.
 	ProgressPath = "/v1/reporting/runs/{id}/progress"
 	FinishPath   = "/v1/reporting/runs/{id}/finish"
@@ -53,7 +52,7 @@ type VerdictBody struct {
 
 // Routes registers the reporting API on mux.
 func (s *Service) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+IngestPath, s.serveIngest)
+	mux.HandleFunc("POST "+wire.IngestPath, s.serveIngest)
 	ProgressRoute(mux, s.Progress)
 	mux.HandleFunc("POST "+FinishPath, func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.Finish(r.Context(), r.PathValue("id"))

@@ -14,8 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
-	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
@@ -32,24 +32,24 @@ func New(runID string, shard, attempt int) string {
 }
 
 // parse reads the shard attempt a token names.
-func parse(token string) (backend.ShardID, error) {
+func parse(token string) (wire.ShardID, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 4 || parts[0] == "" || parts[3] == "" {
-		return backend.ShardID{}, ErrBadToken
+		return wire.ShardID{}, ErrBadToken
 	}
 	shard, err1 := strconv.Atoi(parts[1])
 	attempt, err2 := strconv.Atoi(parts[2])
 	if err1 != nil || err2 != nil || shard < 0 || attempt < 0 {
-		return backend.ShardID{}, ErrBadToken
+		return wire.ShardID{}, ErrBadToken
 	}
-	return backend.ShardID{RunID: parts[0], Shard: shard, Attempt: attempt}, nil
+	return wire.ShardID{RunID: parts[0], Shard: shard, Attempt: attempt}, nil
 }
 
 // Shard returns the shard of run that token authenticates: the
 // shard's current attempt, with an equal token. Reporting's ingest uses it
 // too. A token of an earlier attempt is still accepted (its executor may
 // be flushing what it measured), as long as it matches what was issued.
-func Shard(run store.Run, token string) (*store.Shard, backend.ShardID, error) {
+func Shard(run store.Run, token string) (*store.Shard, wire.ShardID, error) {
 	id, err := parse(token)
 	if err != nil || id.RunID != run.ID || id.Shard >= len(run.Shards) {
 		return nil, id, ErrBadToken

@@ -11,19 +11,12 @@ import (
 	"github.com/loadfleet/loadfleet/services/shardtoken"
 )
 
-// Paths of the executor API, as the executor runtime calls them.
-const (
-	SpecPath    = "/v1/executor/spec"
-	ReadyPath   = "/v1/executor/ready"
-	CommandPath = "/v1/executor/command"
-)
-
 // ControlRoutes registers the executor API on mux. Any worker can answer
 // it: everything it reads and writes is in the store.
 func (w *Worker) ControlRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+SpecPath, w.serveSpec)
-	mux.HandleFunc("POST "+ReadyPath, w.serveReady)
-	mux.HandleFunc("GET "+CommandPath, w.serveCommand)
+	mux.HandleFunc("GET "+wire.SpecPath, w.serveSpec)
+	mux.HandleFunc("POST "+wire.ReadyPath, w.serveReady)
+	mux.HandleFunc("GET "+wire.CommandPath, w.serveCommand)
 }
 
 func (w *Worker) serveSpec(rw http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting"
@@ -255,7 +256,7 @@ func (w *Worker) restart(ctx context.Context, run store.Run, lost store.Shard, s
 		return run, err
 	}
 	sh := run.Shards[lost.Index]
-	_ = w.jobs.Remove(ctx, sh.Location, backend.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: lost.Attempt})
+	_ = w.jobs.Remove(ctx, sh.Location, wire.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: lost.Attempt})
 	return run, w.jobs.Start(ctx, sh.Location, shardID(run, sh), w.specFor(run, p, sh))
 }
 
@@ -376,7 +377,7 @@ func (w *Worker) finish(ctx context.Context, run store.Run) (store.Run, error) {
 func (w *Worker) cleanUp(ctx context.Context, run store.Run) {
 	for _, sh := range run.Shards {
 		for attempt := 0; attempt <= sh.Attempt; attempt++ {
-			id := backend.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: attempt}
+			id := wire.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: attempt}
 			if err := w.jobs.Remove(ctx, sh.Location, id); err != nil && !errors.Is(err, backend.ErrNotFound) {
 				w.logger.Warn("removing an executor", "run", run.ID, "shard", sh.Index, "attempt", attempt, "err", err)
 			}

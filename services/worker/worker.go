@@ -21,7 +21,6 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/job"
-	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting"
 )
@@ -319,8 +318,8 @@ func (w *Worker) filesDir(run store.Run) string {
 	return co.Dir
 }
 
-func shardID(run store.Run, sh store.Shard) backend.ShardID {
-	return backend.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: sh.Attempt}
+func shardID(run store.Run, sh store.Shard) wire.ShardID {
+	return wire.ShardID{RunID: run.ID, Shard: sh.Index, Attempt: sh.Attempt}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

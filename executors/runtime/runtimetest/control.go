@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loadfleet/loadfleet/executors/runtime"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
@@ -35,10 +34,10 @@ func NewControl(t testing.TB, spec wire.ShardSpec, skew time.Duration) *Control 
 	t.Helper()
 	c := &Control{Skew: skew, token: spec.Token, spec: spec}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+runtime.SpecPath, c.authed(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+wire.SpecPath, c.authed(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, c.spec)
 	}))
-	mux.HandleFunc("POST "+runtime.ReadyPath, c.authed(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+wire.ReadyPath, c.authed(func(w http.ResponseWriter, r *http.Request) {
 		var ready wire.Ready
 		if err := json.NewDecoder(r.Body).Decode(&ready); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -53,7 +52,7 @@ func NewControl(t testing.TB, spec wire.ShardSpec, skew time.Duration) *Control 
 		c.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	mux.HandleFunc("GET "+runtime.CommandPath, c.authed(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+wire.CommandPath, c.authed(func(w http.ResponseWriter, _ *http.Request) {
 		c.mu.Lock()
 		cmd := wire.Command{StartAt: c.start, Abort: c.abort, ServerTime: c.Now()}
 		c.mu.Unlock()

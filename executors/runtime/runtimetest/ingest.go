@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/loadfleet/loadfleet/executors/runtime"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
@@ -104,7 +103,7 @@ func (in *Ingest) Refuse(n int) {
 }
 
 func (in *Ingest) handle(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != runtime.IngestPath {
+	if r.Method != http.MethodPost || r.URL.Path != wire.IngestPath {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}

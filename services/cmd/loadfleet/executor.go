@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/loadfleet/loadfleet/executors/command"
+	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
 // newExecutorCommand is the executor inside the one binary: the local
@@ -19,7 +20,7 @@ func newExecutorCommand() *cobra.Command {
   loadfleet executor agent [--spec FILE | --control URL --token T] [--out FILE]
 
 Without --spec or --control, agent reads its shard spec (JSON) from
-$` + command.SpecEnv + `. The first SIGTERM or interrupt stops the run cleanly
+$` + wire.ShardSpecEnv + `. The first SIGTERM or interrupt stops the run cleanly
 (what was measured is flushed); a second one kills the process.
 Run "loadfleet executor help" for the full usage.`,
 		// The executor parses its own flags (and -h).

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
 func TestExecutorPassesItsCommandLineThrough(t *testing.T) {
-	t.Setenv("LOADFLEET_SHARD_SPEC", "")
+	t.Setenv(wire.ShardSpecEnv, "")
 	tests := []struct {
 		name     string
 		args     []string

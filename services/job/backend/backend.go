@@ -18,15 +18,6 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 )
 
-// ShardID names one attempt of one shard of one run. Each attempt is its
-// own executor (a restarted shard gets a new attempt), so operations on an
-// ID never touch another attempt's executor.
-type ShardID struct {
-	RunID   string `json:"runId"`
-	Shard   int    `json:"shard"`
-	Attempt int    `json:"attempt"`
-}
-
 // Phase is where an executor is in its life.
 type Phase string
 
@@ -43,15 +34,15 @@ const (
 
 // Status is an executor's state as the backend sees it.
 type Status struct {
-	ID       ShardID `json:"id"`
-	Phase    Phase   `json:"phase"`
-	ExitCode int     `json:"exitCode,omitempty"`
+	ID       wire.ShardID `json:"id"`
+	Phase    Phase        `json:"phase"`
+	ExitCode int          `json:"exitCode,omitempty"`
 	// Detail is the backend's own words (container state, signal, ...).
 	Detail string `json:"detail,omitempty"`
 }
 
 // Backend starts and stops executors. Every operation is idempotent by
-// ShardID: starting an ID that already runs (or ran) returns nil without a
+// wire.ShardID: starting an ID that already runs (or ran) returns nil without a
 // second executor, and stopping or removing a missing one is not an error.
 // This is what lets a worker that took over a run re-drive it safely.
 // Implementations are safe for concurrent use.
@@ -61,20 +52,20 @@ type Backend interface {
 	// Start starts the executor for spec's shard attempt. The executor
 	// fetches nothing else: spec carries the control and ingest URLs and
 	// the token.
-	Start(ctx context.Context, id ShardID, spec wire.ShardSpec) error
+	Start(ctx context.Context, id wire.ShardID, spec wire.ShardSpec) error
 	// Status reports one executor; Missing when the backend has none.
-	Status(ctx context.Context, id ShardID) (Status, error)
+	Status(ctx context.Context, id wire.ShardID) (Status, error)
 	// List reports every executor of a run this backend knows, found again
 	// after a restart of the job service (by label, by process table, ...).
 	List(ctx context.Context, runID string) ([]Status, error)
 	// Stop asks the executor to stop cleanly (SIGTERM: it flushes what it
 	// measured), and kills it after grace.
-	Stop(ctx context.Context, id ShardID) error
+	Stop(ctx context.Context, id wire.ShardID) error
 	// Logs returns the executor's output so far (stdout and stderr).
-	Logs(ctx context.Context, id ShardID) (io.ReadCloser, error)
+	Logs(ctx context.Context, id wire.ShardID) (io.ReadCloser, error)
 	// Remove deletes what the executor left (container, log files) once it
 	// has exited; the run's end calls it for every shard.
-	Remove(ctx context.Context, id ShardID) error
+	Remove(ctx context.Context, id wire.ShardID) error
 }
 
 // Spooler is a backend that can read what an executor left in its spool:
@@ -86,5 +77,5 @@ type Backend interface {
 type Spooler interface {
 	// Spooled returns the undelivered snapshots (JSON documents, oldest
 	// first) of an executor that exited; none when it left nothing.
-	Spooled(ctx context.Context, id ShardID) ([]json.RawMessage, error)
+	Spooled(ctx context.Context, id wire.ShardID) ([]json.RawMessage, error)
 }

@@ -46,12 +46,12 @@ func (c *Client) Locations(ctx context.Context) ([]job.LocationInfo, error) {
 }
 
 // Start implements job.API.
-func (c *Client) Start(ctx context.Context, location string, id backend.ShardID, spec wire.ShardSpec) error {
+func (c *Client) Start(ctx context.Context, location string, id wire.ShardID, spec wire.ShardSpec) error {
 	return c.json(ctx, http.MethodPut, job.ExecutorPath(location, id), spec, nil)
 }
 
 // Status implements job.API.
-func (c *Client) Status(ctx context.Context, location string, id backend.ShardID) (backend.Status, error) {
+func (c *Client) Status(ctx context.Context, location string, id wire.ShardID) (backend.Status, error) {
 	var st backend.Status
 	return st, c.json(ctx, http.MethodGet, job.ExecutorPath(location, id), nil, &st)
 }
@@ -63,17 +63,17 @@ func (c *Client) List(ctx context.Context, location, runID string) ([]backend.St
 }
 
 // Stop implements job.API.
-func (c *Client) Stop(ctx context.Context, location string, id backend.ShardID) error {
+func (c *Client) Stop(ctx context.Context, location string, id wire.ShardID) error {
 	return c.json(ctx, http.MethodPost, job.ExecutorPath(location, id)+"/stop", nil, nil)
 }
 
 // Remove implements job.API.
-func (c *Client) Remove(ctx context.Context, location string, id backend.ShardID) error {
+func (c *Client) Remove(ctx context.Context, location string, id wire.ShardID) error {
 	return c.json(ctx, http.MethodDelete, job.ExecutorPath(location, id), nil, nil)
 }
 
 // Logs implements job.API.
-func (c *Client) Logs(ctx context.Context, location string, id backend.ShardID) (io.ReadCloser, error) {
+func (c *Client) Logs(ctx context.Context, location string, id wire.ShardID) (io.ReadCloser, error) {
 	resp, err := c.send(ctx, http.MethodGet, job.ExecutorPath(location, id)+"/logs", nil)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (c *Client) Logs(ctx context.Context, location string, id backend.ShardID) 
 }
 
 // Spooled implements job.API.
-func (c *Client) Spooled(ctx context.Context, location string, id backend.ShardID) ([]json.RawMessage, error) {
+func (c *Client) Spooled(ctx context.Context, location string, id wire.ShardID) ([]json.RawMessage, error) {
 	resp, err := c.send(ctx, http.MethodGet, job.ExecutorPath(location, id)+"/spool", nil)
 	if err != nil {
 		return nil, err

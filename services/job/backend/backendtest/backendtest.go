@@ -102,7 +102,7 @@ func (h *harness) servedFor(runID string) int64 {
 }
 
 // spec is shard of shards of run, with arrivals at Rate for during.
-func (h *harness) spec(t *testing.T, id backend.ShardID, shards int, during time.Duration) wire.ShardSpec {
+func (h *harness) spec(t *testing.T, id wire.ShardID, shards int, during time.Duration) wire.ShardSpec {
 	t.Helper()
 	p, err := plan.Parse([]byte(fmt.Sprintf(`{
   "name": "backendtest",
@@ -130,7 +130,7 @@ type report struct {
 	started   int64
 }
 
-func (h *harness) report(id backend.ShardID) report {
+func (h *harness) report(id wire.ShardID) report {
 	var r report
 	for _, s := range h.ingest.Stored(id.RunID, id.Shard, id.Attempt) {
 		r.snapshots++
@@ -142,7 +142,7 @@ func (h *harness) report(id backend.ShardID) report {
 
 func testStartRunsToTheEnd(t *testing.T, h *harness, b backend.Backend) {
 	ctx := context.Background()
-	id := backend.ShardID{RunID: h.runID("end"), Shard: 0, Attempt: 0}
+	id := wire.ShardID{RunID: h.runID("end"), Shard: 0, Attempt: 0}
 	t.Cleanup(func() { removeAll(t, b, id) })
 	if err := b.Start(ctx, id, h.spec(t, id, 1, ShortRun)); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -185,7 +185,7 @@ func testStartRunsToTheEnd(t *testing.T, h *harness, b backend.Backend) {
 func testStartIsIdempotent(t *testing.T, h *harness, newBackend Factory) {
 	ctx := context.Background()
 	b := newBackend(t)
-	id := backend.ShardID{RunID: h.runID("idem"), Shard: 0, Attempt: 0}
+	id := wire.ShardID{RunID: h.runID("idem"), Shard: 0, Attempt: 0}
 	t.Cleanup(func() { removeAll(t, b, id) })
 	spec := h.spec(t, id, 1, ShortRun)
 	var wg sync.WaitGroup
@@ -218,7 +218,7 @@ func testStartIsIdempotent(t *testing.T, h *harness, newBackend Factory) {
 
 func testUnknownIsMissing(t *testing.T, h *harness, b backend.Backend) {
 	ctx := context.Background()
-	id := backend.ShardID{RunID: h.runID("none"), Shard: 3, Attempt: 1}
+	id := wire.ShardID{RunID: h.runID("none"), Shard: 3, Attempt: 1}
 	if st := status(t, b, id); st.Phase != backend.Missing || st.ID != id {
 		t.Errorf("Status of an ID never started: %+v, want missing with its ID", st)
 	}
@@ -242,7 +242,7 @@ func testUnknownIsMissing(t *testing.T, h *harness, b backend.Backend) {
 // Stop is a clean stop: the executor ends within its gracefulStop, well
 // before the grace runs out, and flushes its final snapshot.
 func testStopEndsItCleanly(t *testing.T, h *harness, b backend.Backend) {
-	id := backend.ShardID{RunID: h.runID("stop"), Shard: 0, Attempt: 2}
+	id := wire.ShardID{RunID: h.runID("stop"), Shard: 0, Attempt: 2}
 	if err := b.Start(context.Background(), id, h.spec(t, id, 1, longRun)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -257,7 +257,7 @@ func testRestartFindsExecutors(t *testing.T, h *harness, newBackend Factory) {
 	ctx := context.Background()
 	first := newBackend(t)
 	run := h.runID("restart")
-	ids := []backend.ShardID{{RunID: run, Shard: 0}, {RunID: run, Shard: 1}}
+	ids := []wire.ShardID{{RunID: run, Shard: 0}, {RunID: run, Shard: 1}}
 	t.Cleanup(func() { removeAll(t, first, ids...) })
 	for _, id := range ids {
 		if err := first.Start(ctx, id, h.spec(t, id, len(ids), longRun)); err != nil {
@@ -297,7 +297,7 @@ func testRestartFindsExecutors(t *testing.T, h *harness, newBackend Factory) {
 }
 
 // stopAndCheck stops a running executor and checks that it ended cleanly.
-func stopAndCheck(t *testing.T, h *harness, b backend.Backend, id backend.ShardID) {
+func stopAndCheck(t *testing.T, h *harness, b backend.Backend, id wire.ShardID) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), StopGrace+10*time.Second)
 	defer cancel()
@@ -320,7 +320,7 @@ func stopAndCheck(t *testing.T, h *harness, b backend.Backend, id backend.ShardI
 
 // waitForReports waits until the executor has reported a snapshot: it
 // runs, and it reaches the ingest.
-func waitForReports(t *testing.T, h *harness, b backend.Backend, id backend.ShardID) {
+func waitForReports(t *testing.T, h *harness, b backend.Backend, id wire.ShardID) {
 	t.Helper()
 	began := time.Now()
 	deadline := began.Add(startTimeout)
@@ -336,7 +336,7 @@ func waitForReports(t *testing.T, h *harness, b backend.Backend, id backend.Shar
 	}
 }
 
-func waitForPhase(t *testing.T, b backend.Backend, id backend.ShardID, want backend.Phase, timeout time.Duration) backend.Status {
+func waitForPhase(t *testing.T, b backend.Backend, id wire.ShardID, want backend.Phase, timeout time.Duration) backend.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -351,7 +351,7 @@ func waitForPhase(t *testing.T, b backend.Backend, id backend.ShardID, want back
 	}
 }
 
-func status(t *testing.T, b backend.Backend, id backend.ShardID) backend.Status {
+func status(t *testing.T, b backend.Backend, id wire.ShardID) backend.Status {
 	t.Helper()
 	st, err := b.Status(context.Background(), id)
 	if err != nil {
@@ -370,7 +370,7 @@ func list(t *testing.T, b backend.Backend, runID string) []backend.Status {
 }
 
 // logs returns an executor's output, or why there is none.
-func logs(t *testing.T, b backend.Backend, id backend.ShardID) string {
+func logs(t *testing.T, b backend.Backend, id wire.ShardID) string {
 	t.Helper()
 	rc, err := b.Logs(context.Background(), id)
 	if err != nil {
@@ -386,7 +386,7 @@ func logs(t *testing.T, b backend.Backend, id backend.ShardID) string {
 
 // removeAll stops and removes executors at the end of a test, whether it
 // passed or not: nothing keeps running after the suite.
-func removeAll(t *testing.T, b backend.Backend, ids ...backend.ShardID) {
+func removeAll(t *testing.T, b backend.Backend, ids ...wire.ShardID) {
 	t.Helper()
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), StopGrace+10*time.Second)

@@ -28,7 +28,6 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/loadfleet/loadfleet/executors/command"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
@@ -151,7 +150,7 @@ func (b *Backend) Name() string { return "docker" }
 
 // ContainerName is the container of an ID: readable, and unique thanks to a
 // hash of the run ID (whose characters a name may not all hold).
-func ContainerName(id backend.ShardID) string {
+func ContainerName(id wire.ShardID) string {
 	sum := sha256.Sum256([]byte(id.RunID))
 	run := nameUnsafe.ReplaceAllString(id.RunID, "_")
 	if len(run) > 40 {
@@ -165,7 +164,7 @@ var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]`)
 // Start implements backend.Backend. A container of the same name means the
 // ID was started already (by this instance or an earlier one); one that
 // was created but never started (a crash in between) is started now.
-func (b *Backend) Start(ctx context.Context, id backend.ShardID, spec wire.ShardSpec) error {
+func (b *Backend) Start(ctx context.Context, id wire.ShardID, spec wire.ShardSpec) error {
 	name := ContainerName(id)
 	lock, _ := b.starting.LoadOrStore(name, &sync.Mutex{})
 	lock.(*sync.Mutex).Lock()
@@ -196,7 +195,7 @@ func (b *Backend) Start(ctx context.Context, id backend.ShardID, spec wire.Shard
 
 // startCreated starts an existing container that never ran; one that runs
 // or ran is left alone (starting it again would rerun the shard).
-func (b *Backend) startCreated(ctx context.Context, id backend.ShardID, name string) error {
+func (b *Backend) startCreated(ctx context.Context, id wire.ShardID, name string) error {
 	info, err := b.cli.ContainerInspect(ctx, name)
 	if err != nil {
 		return b.wrap("inspect "+name, err)
@@ -212,7 +211,7 @@ func (b *Backend) startCreated(ctx context.Context, id backend.ShardID, name str
 }
 
 // containerConfig is the container of one executor.
-func (b *Backend) containerConfig(id backend.ShardID, spec wire.ShardSpec) (*container.Config, *container.HostConfig, error) {
+func (b *Backend) containerConfig(id wire.ShardID, spec wire.ShardSpec) (*container.Config, *container.HostConfig, error) {
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
 		return nil, nil, fmt.Errorf("docker: encode spec: %w", err)
@@ -228,7 +227,7 @@ func (b *Backend) containerConfig(id backend.ShardID, spec wire.ShardSpec) (*con
 		// The spec (and its token) goes in the environment, and nothing
 		// else of the server's: no file to copy to a remote host. Whoever
 		// may inspect containers on the host may read it.
-		Env: []string{command.SpecEnv + "=" + string(specJSON)},
+		Env: []string{wire.ShardSpecEnv + "=" + string(specJSON)},
 		Labels: map[string]string{
 			LabelManaged:  "true",
 			LabelRun:      id.RunID,
@@ -290,7 +289,7 @@ func (b *Backend) pull(ctx context.Context) error {
 }
 
 // Status implements backend.Backend.
-func (b *Backend) Status(ctx context.Context, id backend.ShardID) (backend.Status, error) {
+func (b *Backend) Status(ctx context.Context, id wire.ShardID) (backend.Status, error) {
 	info, err := b.cli.ContainerInspect(ctx, ContainerName(id))
 	if cerrdefs.IsNotFound(err) {
 		return backend.Status{ID: id, Phase: backend.Missing}, nil
@@ -302,7 +301,7 @@ func (b *Backend) Status(ctx context.Context, id backend.ShardID) (backend.Statu
 }
 
 // statusOf maps a container's state to an executor's.
-func statusOf(id backend.ShardID, state *container.State) backend.Status {
+func statusOf(id wire.ShardID, state *container.State) backend.Status {
 	st := backend.Status{ID: id, Phase: backend.Pending}
 	if state == nil {
 		return st
@@ -354,18 +353,18 @@ func (b *Backend) List(ctx context.Context, runID string) ([]backend.Status, err
 	return out, nil
 }
 
-func shardIDOf(labels map[string]string) (backend.ShardID, error) {
+func shardIDOf(labels map[string]string) (wire.ShardID, error) {
 	shard, err1 := strconv.Atoi(labels[LabelShard])
 	attempt, err2 := strconv.Atoi(labels[LabelAttempt])
 	if err := errors.Join(err1, err2); err != nil {
-		return backend.ShardID{}, err
+		return wire.ShardID{}, err
 	}
-	return backend.ShardID{RunID: labels[LabelRun], Shard: shard, Attempt: attempt}, nil
+	return wire.ShardID{RunID: labels[LabelRun], Shard: shard, Attempt: attempt}, nil
 }
 
 // Stop implements backend.Backend: SIGTERM, and the daemon's SIGKILL after
 // Grace. It returns once the container has stopped.
-func (b *Backend) Stop(ctx context.Context, id backend.ShardID) error {
+func (b *Backend) Stop(ctx context.Context, id wire.ShardID) error {
 	timeout := int(b.cfg.Grace / time.Second)
 	err := b.cli.ContainerStop(ctx, ContainerName(id), container.StopOptions{Timeout: &timeout})
 	if err != nil && !cerrdefs.IsNotFound(err) {
@@ -376,7 +375,7 @@ func (b *Backend) Stop(ctx context.Context, id backend.ShardID) error {
 
 // Logs implements backend.Backend: stdout and stderr, demultiplexed into
 // one stream.
-func (b *Backend) Logs(ctx context.Context, id backend.ShardID) (io.ReadCloser, error) {
+func (b *Backend) Logs(ctx context.Context, id wire.ShardID) (io.ReadCloser, error) {
 	name := ContainerName(id)
 	rc, err := b.cli.ContainerLogs(ctx, name, container.LogsOptions{ShowStdout: true, ShowStderr: true})
 	if cerrdefs.IsNotFound(err) {
@@ -406,7 +405,7 @@ func (l *logReader) Close() error {
 }
 
 // Remove implements backend.Backend: the container, once exited.
-func (b *Backend) Remove(ctx context.Context, id backend.ShardID) error {
+func (b *Backend) Remove(ctx context.Context, id wire.ShardID) error {
 	name := ContainerName(id)
 	st, err := b.Status(ctx, id)
 	if err != nil {

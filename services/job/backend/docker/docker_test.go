@@ -21,7 +21,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 
-	"github.com/loadfleet/loadfleet/executors/command"
 	"github.com/loadfleet/loadfleet/executors/runtime/runtimetest"
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
@@ -110,7 +109,7 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := backend.ShardID{RunID: fmt.Sprintf("feed/%d", time.Now().UnixNano()), Shard: 2, Attempt: 1}
+	id := wire.ShardID{RunID: fmt.Sprintf("feed/%d", time.Now().UnixNano()), Shard: 2, Attempt: 1}
 	spec := wire.ShardSpec{RunID: id.RunID, Shard: id.Shard, Shards: 3, Attempt: id.Attempt, Plan: *p, Dir: planDir}
 	ingest := runtimetest.NewIngest(t, "feed-token")
 	spec.IngestURL, spec.Token = ingest.URL(), "feed-token"
@@ -141,7 +140,7 @@ func testContainer(t *testing.T, b *Backend, cfg Config) {
 	}) {
 		t.Errorf("mounts %+v, want %s read-only at the same path", hc.Mounts, planDir)
 	}
-	if len(info.Config.Env) == 0 || !strings.HasPrefix(info.Config.Env[0], command.SpecEnv+"={") {
+	if len(info.Config.Env) == 0 || !strings.HasPrefix(info.Config.Env[0], wire.ShardSpecEnv+"={") {
 		t.Errorf("env %q lacks the spec", info.Config.Env)
 	}
 	// The image's own variables (PATH, TMPDIR) aside, the container gets
@@ -195,7 +194,7 @@ func testSpool(t *testing.T, b *Backend) {
 	}
 	ingestURL := "http://" + closed.Addr().String()
 	_ = closed.Close() // nothing listens there: every delivery fails
-	id := backend.ShardID{RunID: fmt.Sprintf("spool-%d", time.Now().UnixNano()), Shard: 0}
+	id := wire.ShardID{RunID: fmt.Sprintf("spool-%d", time.Now().UnixNano()), Shard: 0}
 	spec := wire.ShardSpec{RunID: id.RunID, Shards: 1, Plan: *p, IngestURL: ingestURL, Token: "t"}
 	if err := b.Start(ctx, id, spec); err != nil {
 		t.Fatal(err)
@@ -245,7 +244,7 @@ func testSSH(t *testing.T, cfg Config, host string) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	id := backend.ShardID{RunID: "ssh-none", Shard: 0}
+	id := wire.ShardID{RunID: "ssh-none", Shard: 0}
 	st, err := b.Status(context.Background(), id)
 	if err != nil || st.Phase != backend.Missing {
 		t.Fatalf("Status over ssh: %+v, %v; want missing", st, err)
@@ -279,7 +278,7 @@ func fakeSSH(socket string) int {
 	return 0
 }
 
-func waitExited(t *testing.T, b *Backend, id backend.ShardID, timeout time.Duration) backend.Status {
+func waitExited(t *testing.T, b *Backend, id wire.ShardID, timeout time.Duration) backend.Status {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -297,7 +296,7 @@ func waitExited(t *testing.T, b *Backend, id backend.ShardID, timeout time.Durat
 	}
 }
 
-func containerLogs(t *testing.T, b *Backend, id backend.ShardID) string {
+func containerLogs(t *testing.T, b *Backend, id wire.ShardID) string {
 	rc, err := b.Logs(context.Background(), id)
 	if err != nil {
 		return err.Error()

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
 
@@ -14,12 +15,12 @@ func TestContainerName(t *testing.T) {
 	valid := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`) // Docker's rule
 	tests := []struct {
 		why  string
-		a, b backend.ShardID
+		a, b wire.ShardID
 	}{
-		{"attempts of a shard are distinct containers", backend.ShardID{RunID: "r", Shard: 1}, backend.ShardID{RunID: "r", Shard: 1, Attempt: 1}},
-		{"shards of a run are distinct containers", backend.ShardID{RunID: "r", Shard: 1}, backend.ShardID{RunID: "r", Shard: 2}},
-		{"run IDs that read the same once sanitized stay distinct", backend.ShardID{RunID: "a/b"}, backend.ShardID{RunID: "a:b"}},
-		{"long run IDs that share a prefix stay distinct", backend.ShardID{RunID: string(make([]byte, 60)) + "x"}, backend.ShardID{RunID: string(make([]byte, 60)) + "y"}},
+		{"attempts of a shard are distinct containers", wire.ShardID{RunID: "r", Shard: 1}, wire.ShardID{RunID: "r", Shard: 1, Attempt: 1}},
+		{"shards of a run are distinct containers", wire.ShardID{RunID: "r", Shard: 1}, wire.ShardID{RunID: "r", Shard: 2}},
+		{"run IDs that read the same once sanitized stay distinct", wire.ShardID{RunID: "a/b"}, wire.ShardID{RunID: "a:b"}},
+		{"long run IDs that share a prefix stay distinct", wire.ShardID{RunID: string(make([]byte, 60)) + "x"}, wire.ShardID{RunID: string(make([]byte, 60)) + "y"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.why, func(t *testing.T) {
@@ -40,7 +41,7 @@ func TestUnreachableDaemonIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.Status(context.Background(), backend.ShardID{RunID: "r"}); !errors.Is(err, backend.ErrUnavailable) {
+	if _, err := b.Status(context.Background(), wire.ShardID{RunID: "r"}); !errors.Is(err, backend.ErrUnavailable) {
 		t.Errorf("Status: %v, want ErrUnavailable", err)
 	}
 	if _, err := b.List(context.Background(), "r"); !errors.Is(err, backend.ErrUnavailable) {

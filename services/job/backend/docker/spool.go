@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/loadfleet/loadfleet/executors/runtime"
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
 
@@ -30,7 +31,7 @@ const maxSpoolRead = runtime.DefaultMaxSpoolBytes + 16<<20
 // Spooled implements backend.Spooler: the snapshots an exited executor left
 // in its container's spool, copied out of the container through the
 // daemon (so it works for remote hosts too).
-func (b *Backend) Spooled(ctx context.Context, id backend.ShardID) ([]json.RawMessage, error) {
+func (b *Backend) Spooled(ctx context.Context, id wire.ShardID) ([]json.RawMessage, error) {
 	st, err := b.Status(ctx, id)
 	if err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func (b *Backend) Spooled(ctx context.Context, id backend.ShardID) ([]json.RawMe
 	case backend.Running, backend.Pending:
 		return nil, fmt.Errorf("docker: %w", ErrRunning)
 	}
-	dir := runtime.SpoolDir(SpoolRoot, runtime.ShardKey{RunID: id.RunID, Shard: id.Shard, Attempt: id.Attempt})
+	dir := runtime.SpoolDir(SpoolRoot, id)
 	rc, _, err := b.cli.CopyFromContainer(ctx, ContainerName(id), dir)
 	if cerrdefs.IsNotFound(err) {
 		return nil, nil // it never spooled anything

@@ -58,7 +58,7 @@ type Backend struct {
 	logger *slog.Logger
 
 	mu       sync.Mutex
-	children map[backend.ShardID]*child // started by this instance
+	children map[wire.ShardID]*child // started by this instance
 }
 
 // child is an executor this instance started and waits for.
@@ -85,7 +85,7 @@ func New(cfg Config, logger *slog.Logger) *Backend {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
-	return &Backend{cfg: cfg, logger: logger, children: map[backend.ShardID]*child{}}
+	return &Backend{cfg: cfg, logger: logger, children: map[wire.ShardID]*child{}}
 }
 
 // Name implements backend.Backend.
@@ -122,7 +122,7 @@ func (b *Backend) runDir(runID string) string {
 	return filepath.Join(b.cfg.Dir, name)
 }
 
-func (b *Backend) files(id backend.ShardID) files {
+func (b *Backend) files(id wire.ShardID) files {
 	dir := filepath.Join(b.runDir(id.RunID), strconv.Itoa(id.Shard), strconv.Itoa(id.Attempt))
 	return files{dir: dir, spec: filepath.Join(dir, "spec.json"), log: filepath.Join(dir, "executor.log"),
 		pid: filepath.Join(dir, "executor.pid"), exit: filepath.Join(dir, "executor.exit"),
@@ -146,12 +146,11 @@ func (f files) mkdirs() error {
 
 // Spooled implements backend.Spooler: the snapshots an exited executor
 // left in its spool, read from this machine's disk.
-func (b *Backend) Spooled(_ context.Context, id backend.ShardID) ([]json.RawMessage, error) {
+func (b *Backend) Spooled(_ context.Context, id wire.ShardID) ([]json.RawMessage, error) {
 	if st := b.status(id); st.Phase == backend.Running {
 		return nil, fmt.Errorf("local: %w", ErrRunning)
 	}
-	docs, err := runtime.ReadSpool(runtime.SpoolDir(b.files(id).spool,
-		runtime.ShardKey{RunID: id.RunID, Shard: id.Shard, Attempt: id.Attempt}))
+	docs, err := runtime.ReadSpool(runtime.SpoolDir(b.files(id).spool, id))
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
@@ -165,8 +164,8 @@ func (b *Backend) Spooled(_ context.Context, id backend.ShardID) ([]json.RawMess
 // pidRecord is a pid file: enough to recognise the process again (pids
 // are reused) and to know whose it is.
 type pidRecord struct {
-	ID  backend.ShardID `json:"id"`
-	PID int             `json:"pid"`
+	ID  wire.ShardID `json:"id"`
+	PID int          `json:"pid"`
 	// StartTicks is the process start time in /proc/PID/stat.
 	StartTicks uint64 `json:"startTicks"`
 	// Spec is the spec file path, which is on the process's command line.
@@ -175,7 +174,7 @@ type pidRecord struct {
 
 // Start implements backend.Backend: an ID that has a pid file already ran
 // (or runs) and is not started again.
-func (b *Backend) Start(_ context.Context, id backend.ShardID, spec wire.ShardSpec) error {
+func (b *Backend) Start(_ context.Context, id wire.ShardID, spec wire.ShardSpec) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	f := b.files(id)
@@ -209,7 +208,7 @@ func (b *Backend) Start(_ context.Context, id backend.ShardID, spec wire.ShardSp
 }
 
 // spawn starts the executor process and records its pid.
-func (b *Backend) spawn(id backend.ShardID, f files) (*child, error) {
+func (b *Backend) spawn(id wire.ShardID, f files) (*child, error) {
 	logFile, err := os.OpenFile(f.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("local: open log: %w", err)
@@ -264,11 +263,11 @@ type exitRecord struct {
 }
 
 // Status implements backend.Backend.
-func (b *Backend) Status(_ context.Context, id backend.ShardID) (backend.Status, error) {
+func (b *Backend) Status(_ context.Context, id wire.ShardID) (backend.Status, error) {
 	return b.status(id), nil
 }
 
-func (b *Backend) status(id backend.ShardID) backend.Status {
+func (b *Backend) status(id wire.ShardID) backend.Status {
 	st := backend.Status{ID: id, Phase: backend.Missing}
 	b.mu.Lock()
 	c, ok := b.children[id]
@@ -325,7 +324,7 @@ func (b *Backend) List(_ context.Context, runID string) ([]backend.Status, error
 			if err != nil || !at.IsDir() {
 				continue
 			}
-			id := backend.ShardID{RunID: runID, Shard: shard, Attempt: attempt}
+			id := wire.ShardID{RunID: runID, Shard: shard, Attempt: attempt}
 			var rec pidRecord
 			if err := readJSONFile(b.files(id).pid, &rec); err != nil || rec.ID != id {
 				continue
@@ -339,7 +338,7 @@ func (b *Backend) List(_ context.Context, runID string) ([]backend.Status, error
 // Stop implements backend.Backend: SIGTERM to the executor's process
 // group, SIGKILL after Grace. It returns once the executor has exited, or
 // when ctx ends (the kill after Grace still happens).
-func (b *Backend) Stop(ctx context.Context, id backend.ShardID) error {
+func (b *Backend) Stop(ctx context.Context, id wire.ShardID) error {
 	pid, exited := b.running(id)
 	if pid == 0 {
 		return nil
@@ -365,7 +364,7 @@ func (b *Backend) Stop(ctx context.Context, id backend.ShardID) error {
 
 // running returns the pid of a running executor and a channel closed when
 // it exits; pid 0 when it does not run.
-func (b *Backend) running(id backend.ShardID) (int, <-chan struct{}) {
+func (b *Backend) running(id wire.ShardID) (int, <-chan struct{}) {
 	b.mu.Lock()
 	c, ok := b.children[id]
 	b.mu.Unlock()
@@ -393,7 +392,7 @@ func (b *Backend) running(id backend.ShardID) (int, <-chan struct{}) {
 }
 
 // Logs implements backend.Backend: the executor's combined output file.
-func (b *Backend) Logs(_ context.Context, id backend.ShardID) (io.ReadCloser, error) {
+func (b *Backend) Logs(_ context.Context, id wire.ShardID) (io.ReadCloser, error) {
 	f, err := os.Open(b.files(id).log)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("local: logs of %s shard %d attempt %d: %w", id.RunID, id.Shard, id.Attempt, backend.ErrNotFound)
@@ -406,7 +405,7 @@ func (b *Backend) Logs(_ context.Context, id backend.ShardID) (io.ReadCloser, er
 
 // Remove implements backend.Backend: it deletes the executor's files once
 // it has exited.
-func (b *Backend) Remove(_ context.Context, id backend.ShardID) error {
+func (b *Backend) Remove(_ context.Context, id wire.ShardID) error {
 	if st := b.status(id); st.Phase == backend.Running {
 		return fmt.Errorf("local: remove %s shard %d attempt %d: %w", id.RunID, id.Shard, id.Attempt, ErrRunning)
 	}

@@ -61,7 +61,7 @@ func TestContract(t *testing.T) {
 func TestReusedPIDIsNotClaimed(t *testing.T) {
 	dir := t.TempDir()
 	b := New(Config{Command: []string{executorBin}, Dir: dir, Grace: time.Second}, testLogger(t))
-	id := backend.ShardID{RunID: "reused", Shard: 0}
+	id := wire.ShardID{RunID: "reused", Shard: 0}
 	// This test process is alive, started when the pid file says, yet it is
 	// no executor: its command line lacks the spec file.
 	self := os.Getpid()
@@ -94,7 +94,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	// A shell that ignores SIGTERM stands in for a stuck executor.
 	stuck := []string{"/bin/sh", "-c", `trap "" TERM; echo stuck; while :; do sleep 0.1; done`, "sh"}
 	b := New(Config{Command: stuck, Dir: dir, Grace: 300 * time.Millisecond}, testLogger(t))
-	id := backend.ShardID{RunID: "stuck", Shard: 0}
+	id := wire.ShardID{RunID: "stuck", Shard: 0}
 	if err := b.Start(context.Background(), id, backendtestSpec(id)); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	}
 }
 
-func backendtestSpec(id backend.ShardID) wire.ShardSpec {
+func backendtestSpec(id wire.ShardID) wire.ShardSpec {
 	return wire.ShardSpec{RunID: id.RunID, Shard: id.Shard, Shards: 1, Attempt: id.Attempt}
 }
 
@@ -138,7 +138,7 @@ func TestExecutorHasItsOwnDirectoryAndAMinimalEnvironment(t *testing.T) {
 	t.Setenv("TZ", "Europe/Paris")
 	dir := t.TempDir()
 	b := New(Config{Command: []string{executorBin}, Dir: dir, Grace: backendtest.StopGrace}, testLogger(t))
-	id := backend.ShardID{RunID: "env/../run", Shard: 1, Attempt: 2}
+	id := wire.ShardID{RunID: "env/../run", Shard: 1, Attempt: 2}
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer target.Close()
 	ingest := runtimetest.NewIngest(t, "env-token")
@@ -203,9 +203,9 @@ func TestExecutorHasItsOwnDirectoryAndAMinimalEnvironment(t *testing.T) {
 // own directory, and removing one leaves the other's.
 func TestEveryAttemptHasItsOwnFiles(t *testing.T) {
 	b := New(Config{Command: []string{executorBin}, Dir: t.TempDir()}, testLogger(t))
-	ids := []backend.ShardID{{RunID: "r1", Shard: 0}, {RunID: "r1", Shard: 0, Attempt: 1}, {RunID: "r1", Shard: 1},
+	ids := []wire.ShardID{{RunID: "r1", Shard: 0}, {RunID: "r1", Shard: 0, Attempt: 1}, {RunID: "r1", Shard: 1},
 		{RunID: "r2", Shard: 0}, {RunID: "..", Shard: 0}, {RunID: ".", Shard: 0}, {RunID: "a/b", Shard: 0}}
-	seen := map[string]backend.ShardID{}
+	seen := map[string]wire.ShardID{}
 	for _, id := range ids {
 		f := b.files(id)
 		for _, p := range []string{f.dir, f.spec, f.log, f.pid, f.exit, f.spool, f.work} {
