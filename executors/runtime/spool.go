@@ -35,6 +35,26 @@ const (
 	spoolTempExt = ".tmp"
 )
 
+// spoolName is the file a snapshot is spooled in: its sequence number, with
+// leading zeros so that a listing sorts in sequence order.
+func spoolName(seq uint64) string {
+	return fmt.Sprintf("%020d%s", seq, spoolExt)
+}
+
+// SpoolSeq is the sequence number of the snapshot a spool file holds, and
+// false for the spool's other files (its high-water mark, interrupted
+// writes). Whoever reads a spool by other means than ReadSpool (a backend
+// copying it out of a container) picks snapshots with it, so the spool's
+// naming stays known in this file only.
+func SpoolSeq(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, spoolExt)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil
+}
+
 // openSpool opens (creating it if needed) the spool in dir and reloads what
 // a previous executor of the same shard and attempt left there.
 func openSpool(dir string, maxBytes int64) (*spool, error) {
@@ -54,8 +74,8 @@ func openSpool(dir string, maxBytes int64) (*spool, error) {
 			// as sent, so it is safe to drop.
 			_ = os.Remove(filepath.Join(dir, name))
 		case strings.HasSuffix(name, spoolExt):
-			seq, err := strconv.ParseUint(strings.TrimSuffix(name, spoolExt), 10, 64)
-			if err != nil {
+			seq, ok := SpoolSeq(name)
+			if !ok {
 				continue
 			}
 			info, err := e.Info()
@@ -90,18 +110,14 @@ func ReadSpool(dir string) ([][]byte, error) {
 	}
 	var seqs []uint64
 	for _, e := range names {
-		name := e.Name()
-		if !strings.HasSuffix(name, spoolExt) {
-			continue
-		}
-		if seq, err := strconv.ParseUint(strings.TrimSuffix(name, spoolExt), 10, 64); err == nil {
+		if seq, ok := SpoolSeq(e.Name()); ok {
 			seqs = append(seqs, seq)
 		}
 	}
 	slices.Sort(seqs)
 	out := make([][]byte, 0, len(seqs))
 	for _, seq := range seqs {
-		data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%020d%s", seq, spoolExt)))
+		data, err := os.ReadFile(filepath.Join(dir, spoolName(seq)))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // acknowledged meanwhile
 		}
@@ -134,7 +150,7 @@ func (s *spool) add(seq uint64, data []byte, force bool) error {
 	if full && !force {
 		return ErrSpoolFull
 	}
-	name := filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, spoolExt))
+	name := filepath.Join(s.dir, spoolName(seq))
 	if err := writeFileAtomic(name, data); err != nil {
 		return fmt.Errorf("spool seq %d: %w", seq, err)
 	}

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io"
 	"path"
 	"slices"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -54,13 +54,12 @@ func (b *Backend) Spooled(ctx context.Context, id wire.ShardID) ([]json.RawMessa
 	return spooledFromTar(io.LimitReader(rc, maxSpoolRead))
 }
 
-// spooledFromTar picks the spooled snapshots (NNN.json, named by sequence
-// number with leading zeros) out of a tar of the spool directory, in
-// sequence order.
+// spooledFromTar picks the spooled snapshots (runtime.SpoolSeq) out of a
+// tar of the spool directory, in sequence order.
 func spooledFromTar(r io.Reader) ([]json.RawMessage, error) {
 	type entry struct {
-		name string
-		doc  json.RawMessage
+		seq uint64
+		doc json.RawMessage
 	}
 	var entries []entry
 	tr := tar.NewReader(r)
@@ -73,17 +72,17 @@ func spooledFromTar(r io.Reader) ([]json.RawMessage, error) {
 			return nil, fmt.Errorf("docker: read the spool archive: %w", err)
 		}
 		name := path.Base(h.Name)
-		if h.Typeflag != tar.TypeReg || !strings.HasSuffix(name, ".json") {
+		seq, ok := runtime.SpoolSeq(name)
+		if h.Typeflag != tar.TypeReg || !ok {
 			continue
 		}
 		data, err := io.ReadAll(tr)
 		if err != nil {
 			return nil, fmt.Errorf("docker: read %s from the spool archive: %w", name, err)
 		}
-		entries = append(entries, entry{name: name, doc: data})
+		entries = append(entries, entry{seq: seq, doc: data})
 	}
-	// Fixed-width names: lexical order is sequence order.
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(entries, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 	out := make([]json.RawMessage, len(entries))
 	for i, e := range entries {
 		out[i] = e.doc
