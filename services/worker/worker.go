@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,8 +124,12 @@ func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, sources So
 
 // Run claims runs and drives them until ctx ends. Runs it drives when ctx
 // ends keep their executors: their leases expire and another worker (or
-// this one, restarted) takes them over.
+// this one, restarted) takes them over. It returns only once every drive
+// it started has returned, so its caller may then close the store the
+// drives release their leases in.
 func (w *Worker) Run(ctx context.Context) error {
+	var drives sync.WaitGroup
+	defer drives.Wait()
 	tick := time.NewTicker(w.cfg.PollInterval)
 	defer tick.Stop()
 	for {
@@ -137,7 +142,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.logger.Warn("claiming runs", "err", err)
 				break
 			}
-			go w.drive(ctx, run)
+			drives.Go(func() { w.drive(ctx, run) })
 		}
 		select {
 		case <-ctx.Done():
@@ -148,13 +153,18 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // drive takes a claimed run through its states until it ends, the lease is
-// lost or ctx ends.
+// lost or ctx ends. It returns once its lease renewal has stopped and the
+// lease is released.
 func (w *Worker) drive(ctx context.Context, run store.Run) {
 	log := w.logger.With("run", run.ID)
 	log.Info("driving run", "state", run.State, "worker", w.cfg.ID)
 	ctx, cancel := context.WithCancelCause(ctx)
+	var renewing sync.WaitGroup
+	renewing.Go(func() { w.keepLease(ctx, cancel, run.ID) })
+	// Deferred calls run last first: the lease is released, then renewal
+	// is stopped and waited for.
+	defer renewing.Wait()
 	defer cancel(nil)
-	go w.keepLease(ctx, cancel, run.ID)
 	defer func() {
 		if context.Cause(ctx) == nil || !errors.Is(context.Cause(ctx), store.ErrLeaseLost) {
 			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), run.ID, w.cfg.ID)
