@@ -20,6 +20,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/validator"
+	"github.com/loadfleet/loadfleet/services/worker"
 )
 
 // Sentinels of this package.
@@ -64,10 +65,13 @@ type Config struct {
 	Services ServicesConfig
 	// Locations are where executors run; default one "local" location.
 	Locations []LocationConfig
-	Worker    WorkerConfig
-	Notify    NotifyConfig
-	Auth      AuthConfig
-	Reports   ReportsConfig
+	// Worker tunes the worker (zero values take the defaults, see
+	// worker.Config.WithDefaults); the file sets its fields with a yaml
+	// key.
+	Worker  worker.Config
+	Notify  NotifyConfig
+	Auth    AuthConfig
+	Reports ReportsConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is

@@ -117,26 +117,9 @@ func (a *App) initWorker() error {
 	if err != nil {
 		return err
 	}
-	cfg := worker.DefaultConfig()
-	wc := a.cfg.Worker
-	cfg.ID = wc.ID
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	if wc.LeaseTTL > 0 {
-		cfg.LeaseTTL = wc.LeaseTTL
-	}
-	if wc.ReadyTimeout > 0 {
-		cfg.ReadyTimeout = wc.ReadyTimeout
-	}
-	if wc.StartDelay > 0 {
-		cfg.StartDelay = wc.StartDelay
-	}
-	if wc.MaxRestarts > 0 {
-		cfg.MaxRestarts = wc.MaxRestarts
-	}
-	cfg.ControlGrace = wc.ControlGrace
+	// The worker defaults what is not set (worker.Config.WithDefaults); the
+	// plan directory and the endpoints are this process's.
+	cfg := a.cfg.Worker
 	cfg.PlanDir = a.cfg.PlanDir
 	w := worker.New(cfg, a.control.store, jobs, rep, a.fetcher, a.logger.With("component", "worker"), a.registry)
 	w.ControlRoutes(a.mux.ServeMux)

@@ -72,8 +72,7 @@ func (s *closingStore) use(call string) {
 // stopped using the store, so its caller may close the store then.
 func TestRunWaitsForItsDrives(t *testing.T) {
 	st := &closingStore{driving: make(chan struct{})}
-	cfg := DefaultConfig()
-	cfg.ID, cfg.PollInterval, cfg.LeaseTTL = "w1", 10*time.Millisecond, 30*time.Millisecond
+	cfg := Config{ID: "w1", PollInterval: 10 * time.Millisecond, LeaseTTL: 30 * time.Millisecond}
 	w := New(cfg, st, nil, nil, nil, slog.New(slog.DiscardHandler), nil)
 
 	ctx, cancel := context.WithCancel(t.Context())
