@@ -170,8 +170,9 @@ func (a *App) handler() http.Handler {
 	return httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
 }
 
-// Serve serves until ctx ends, then shuts down gracefully. Listen must have
-// succeeded.
+// Serve serves until ctx ends, then shuts down gracefully: the HTTP server
+// first, then the background loops, waited for, and only then Close. Listen
+// must have succeeded.
 func (a *App) Serve(ctx context.Context) error {
 	if a.server == nil {
 		return errors.New("app: Serve called before Listen")

@@ -192,7 +192,10 @@ func (a *App) serviceURL(configured string, local bool) string {
 	return strings.TrimRight(configured, "/")
 }
 
-// startLoops starts the modules' background loops.
+// startLoops starts the modules' background loops. Each loop returns only
+// once every goroutine it started has (the worker's drives, the outbox's
+// deliveries), so stopLoops returning means nothing uses what Close
+// releases.
 func (a *App) startLoops(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	a.control.cancel = cancel
@@ -205,6 +208,7 @@ func (a *App) startLoops(ctx context.Context) {
 	}
 }
 
+// stopLoops ends the loops and waits for every one of them.
 func (a *App) stopLoops() {
 	if a.control.cancel != nil {
 		a.control.cancel()
