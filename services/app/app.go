@@ -20,6 +20,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/gitsource"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/validator"
+	"github.com/loadfleet/loadfleet/services/worker"
 )
 
 // Sentinels of this package.
@@ -64,10 +65,13 @@ type Config struct {
 	Services ServicesConfig
 	// Locations are where executors run; default one "local" location.
 	Locations []LocationConfig
-	Worker    WorkerConfig
-	Notify    NotifyConfig
-	Auth      AuthConfig
-	Reports   ReportsConfig
+	// Worker tunes the worker (zero values take the defaults, see
+	// worker.Config.WithDefaults); the file sets its fields with a yaml
+	// key.
+	Worker  worker.Config
+	Notify  NotifyConfig
+	Auth    AuthConfig
+	Reports ReportsConfig
 }
 
 // DefaultConfig returns a configuration with the defaults; Git.CacheDir is
@@ -166,8 +170,9 @@ func (a *App) handler() http.Handler {
 	return httpserver.Authorize(a.mux, httpserver.Credentials{API: a.cfg.Auth.Tokens, Service: a.cfg.Auth.ServiceTokens}, a.access)
 }
 
-// Serve serves until ctx ends, then shuts down gracefully. Listen must have
-// succeeded.
+// Serve serves until ctx ends, then shuts down gracefully: the HTTP server
+// first, then the background loops, waited for, and only then Close. Listen
+// must have succeeded.
 func (a *App) Serve(ctx context.Context) error {
 	if a.server == nil {
 		return errors.New("app: Serve called before Listen")

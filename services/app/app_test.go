@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +233,38 @@ func requireGet(t *testing.T, url string, wantStatus int, wantIn string) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != wantStatus || !strings.Contains(string(body), wantIn) {
 		t.Fatalf("GET %s = %d %s, want %d with %s", url, resp.StatusCode, body, wantStatus, wantIn)
+	}
+}
+
+// TestServeClosesAfterEveryLoopReturned: stopping a server closes what the
+// modules opened only once every background loop has returned (a loop, as
+// the worker's drives do, may still use the store while it winds down).
+func TestServeClosesAfterEveryLoopReturned(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.DataDir, cfg.DisableGit = "127.0.0.1:0", t.TempDir(), true
+	a, err := New(TargetValidator, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loopsDone atomic.Int32
+	for range 3 {
+		a.loops = append(a.loops, func(ctx context.Context) error {
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // winding down
+			loopsDone.Add(1)
+			return nil
+		})
+	}
+	closedAfter := int32(-1)
+	a.closers = append(a.closers, func() error { closedAfter = loopsDone.Load(); return nil })
+	_, stop, err := a.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if closedAfter != 3 {
+		t.Fatalf("closed after %d of 3 loops returned, want after all of them", closedAfter)
 	}
 }

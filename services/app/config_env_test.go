@@ -7,6 +7,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/loadfleet/loadfleet/services/worker"
 )
 
 func TestExpandEnv(t *testing.T) {
@@ -125,5 +128,36 @@ git:
 	cfg.Git.Allow = append(cfg.Git.Allow, "https://git.corp.example")
 	if _, err := NewFetcher(cfg, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `"https://git.corp.example"`) {
 		t.Errorf("a malformed allow entry: err = %v, want ErrConfig naming it", err)
+	}
+}
+
+// TestConfigFileWorkerSection: the worker section's keys set worker.Config
+// (the one declaration), what it leaves out takes worker's defaults, and
+// the fields only the process sets are no keys.
+func TestConfigFileWorkerSection(t *testing.T) {
+	cfg, err := LoadConfigFile(writeConfig(t, `worker:
+  id: w-7
+  leaseTTL: 3s
+  readyTimeout: 20s
+  startDelay: 1s
+  controlGrace: -1s
+`), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := worker.Config{ID: "w-7", LeaseTTL: 3 * time.Second, ReadyTimeout: 20 * time.Second,
+		StartDelay: time.Second, ControlGrace: -time.Second}
+	if cfg.Worker != want {
+		t.Fatalf("worker %+v, want %+v", cfg.Worker, want)
+	}
+	got := cfg.Worker.WithDefaults()
+	if got.LeaseTTL != 3*time.Second || got.MaxRestarts != 3 || got.PollInterval != 250*time.Millisecond ||
+		got.ControlGrace != -time.Second || got.ID != "w-7" {
+		t.Fatalf("with defaults %+v: set values kept, maxRestarts 3 and pollInterval 250ms by default", got)
+	}
+	for _, key := range []string{"pollInterval: 1s", "controlURL: http://x", "planDir: /tmp"} {
+		if _, err := LoadConfigFile(writeConfig(t, "worker: {"+key+"}\n"), DefaultConfig()); !errors.Is(err, ErrConfig) {
+			t.Errorf("worker.%s: err %v, want an unknown field", key, err)
+		}
 	}
 }

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/loadfleet/loadfleet/services/worker"
 )
 
 // StoreConfig chooses the metadata store.
@@ -75,18 +76,6 @@ type DockerConfig struct {
 	User string `yaml:"user"`
 }
 
-// WorkerConfig tunes the worker (zero values take the defaults).
-type WorkerConfig struct {
-	ID           string        `yaml:"id"`
-	LeaseTTL     time.Duration `yaml:"leaseTTL"`
-	ReadyTimeout time.Duration `yaml:"readyTimeout"`
-	StartDelay   time.Duration `yaml:"startDelay"`
-	MaxRestarts  int           `yaml:"maxRestarts"`
-	// ControlGrace is the executors' dead-man switch: how long they load
-	// without hearing from the control plane (default 60 s; negative: off).
-	ControlGrace time.Duration `yaml:"controlGrace"`
-}
-
 // fileConfig is the --config file: YAML (or JSON, which YAML reads), every
 // field optional, unknown fields refused.
 type fileConfig struct {
@@ -97,7 +86,7 @@ type fileConfig struct {
 	Series    SeriesConfig     `yaml:"series"`
 	Services  ServicesConfig   `yaml:"services"`
 	Locations []LocationConfig `yaml:"locations"`
-	Worker    WorkerConfig     `yaml:"worker"`
+	Worker    worker.Config    `yaml:"worker"`
 	Notify    NotifyConfig     `yaml:"notify"`
 	Auth      AuthConfig       `yaml:"auth"`
 	Reports   ReportsConfig    `yaml:"reports"`
@@ -204,7 +193,7 @@ func LoadConfigFile(path string, cfg Config) (Config, error) {
 	if len(f.Locations) > 0 {
 		cfg.Locations = f.Locations
 	}
-	if f.Worker != (WorkerConfig{}) {
+	if f.Worker != (worker.Config{}) {
 		cfg.Worker = f.Worker
 	}
 	if t := f.Reports.MissingTolerance; t < 0 || t >= 1 {

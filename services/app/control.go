@@ -117,26 +117,9 @@ func (a *App) initWorker() error {
 	if err != nil {
 		return err
 	}
-	cfg := worker.DefaultConfig()
-	wc := a.cfg.Worker
-	cfg.ID = wc.ID
-	if cfg.ID == "" {
-		host, _ := os.Hostname()
-		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	if wc.LeaseTTL > 0 {
-		cfg.LeaseTTL = wc.LeaseTTL
-	}
-	if wc.ReadyTimeout > 0 {
-		cfg.ReadyTimeout = wc.ReadyTimeout
-	}
-	if wc.StartDelay > 0 {
-		cfg.StartDelay = wc.StartDelay
-	}
-	if wc.MaxRestarts > 0 {
-		cfg.MaxRestarts = wc.MaxRestarts
-	}
-	cfg.ControlGrace = wc.ControlGrace
+	// The worker defaults what is not set (worker.Config.WithDefaults); the
+	// plan directory and the endpoints are this process's.
+	cfg := a.cfg.Worker
 	cfg.PlanDir = a.cfg.PlanDir
 	w := worker.New(cfg, a.control.store, jobs, rep, a.fetcher, a.logger.With("component", "worker"), a.registry)
 	w.ControlRoutes(a.mux.ServeMux)
@@ -209,7 +192,10 @@ func (a *App) serviceURL(configured string, local bool) string {
 	return strings.TrimRight(configured, "/")
 }
 
-// startLoops starts the modules' background loops.
+// startLoops starts the modules' background loops. Each loop returns only
+// once every goroutine it started has (the worker's drives, the outbox's
+// deliveries), so stopLoops returning means nothing uses what Close
+// releases.
 func (a *App) startLoops(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	a.control.cancel = cancel
@@ -222,6 +208,7 @@ func (a *App) startLoops(ctx context.Context) {
 	}
 }
 
+// stopLoops ends the loops and waits for every one of them.
 func (a *App) stopLoops() {
 	if a.control.cancel != nil {
 		a.control.cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/metadataclient"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/worker"
 )
 
 // executorBin is the executor binary the local backend starts, and
@@ -69,7 +70,7 @@ func platformConfig(t *testing.T, dataDir string) app.Config {
 	cfg.DisableGit = true
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.Locations = []app.LocationConfig{{Name: "local", Backend: "local", Command: []string{executorBin}}}
-	cfg.Worker = app.WorkerConfig{StartDelay: time.Second, LeaseTTL: 3 * time.Second}
+	cfg.Worker = worker.Config{StartDelay: time.Second, LeaseTTL: 3 * time.Second}
 	return cfg
 }
 

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,41 +27,74 @@ import (
 	"github.com/loadfleet/loadfleet/services/reporting"
 )
 
-// Config is a worker's configuration.
+// Config is a worker's configuration, declared once: the server's
+// configuration file reads the fields with a yaml key (its worker
+// section), the composition root sets the others, and a zero field takes
+// its default (see WithDefaults).
 type Config struct {
-	// ID names this worker in leases; unique per process.
-	ID string
+	// ID names this worker in leases; unique per process. Default:
+	// HOSTNAME-PID.
+	ID string `yaml:"id"`
 	// ControlURL is where executors reach this worker's executor API;
 	// IngestURL where they send snapshots (the reporting target).
-	ControlURL, IngestURL string
+	ControlURL string `yaml:"-"`
+	IngestURL  string `yaml:"-"`
 	// LeaseTTL is how long a claim lasts without renewal; a dead worker's
-	// runs are taken over after it.
-	LeaseTTL time.Duration
-	// PollInterval paces claiming and watching.
-	PollInterval time.Duration
-	// ReadyTimeout bounds the start barrier.
-	ReadyTimeout time.Duration
+	// runs are taken over after it. Default 10 s.
+	LeaseTTL time.Duration `yaml:"leaseTTL"`
+	// PollInterval paces claiming and watching. Default 250 ms.
+	PollInterval time.Duration `yaml:"-"`
+	// ReadyTimeout bounds the start barrier. Default 60 s.
+	ReadyTimeout time.Duration `yaml:"readyTimeout"`
 	// StartDelay is how far ahead of the barrier the start instant is set,
-	// so every executor learns it before it passes.
-	StartDelay time.Duration
-	// MaxRestarts bounds restarts of lost executors over a run.
-	MaxRestarts int
+	// so every executor learns it before it passes. Default 2 s.
+	StartDelay time.Duration `yaml:"startDelay"`
+	// MaxRestarts bounds restarts of lost executors over a run. Default 3.
+	MaxRestarts int `yaml:"maxRestarts"`
 	// StopTimeout bounds how long stopping waits for executors to exit.
-	StopTimeout time.Duration
+	// Default 4 s.
+	StopTimeout time.Duration `yaml:"-"`
 	// Overrun is how long past its schedule (and gracefulStop) a run may
-	// go before the worker stops it.
-	Overrun time.Duration
+	// go before the worker stops it. Default 30 s.
+	Overrun time.Duration `yaml:"-"`
 	// HeartbeatTimeout is how long a running executor may send no
-	// snapshot before the run is recorded as degraded.
-	HeartbeatTimeout time.Duration
+	// snapshot before the run is recorded as degraded. Default 10 s.
+	HeartbeatTimeout time.Duration `yaml:"-"`
 	// ControlGrace is the executors' dead-man switch (wire.ShardSpec's):
-	// zero is wire.DefaultControlGrace, negative turns it off.
-	ControlGrace time.Duration
+	// how long they load without hearing from the control plane. Zero is
+	// wire.DefaultControlGrace (60 s), negative turns it off; left as is
+	// here, since the executors default it.
+	ControlGrace time.Duration `yaml:"controlGrace"`
 	// PlanDir is where the executors of inline plans (no git source) read
 	// the plan's relative files: the plan's directory on the platform
 	// `loadfleet run` starts in process; empty on a server, whose inline
 	// plans have no files.
-	PlanDir string
+	PlanDir string `yaml:"-"`
+}
+
+// WithDefaults returns c with every zero (or negative) setting replaced by
+// its default: the one place the defaults are declared. New calls it.
+func (c Config) WithDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	orDefault(&c.LeaseTTL, 10*time.Second)
+	orDefault(&c.PollInterval, 250*time.Millisecond)
+	orDefault(&c.ReadyTimeout, 60*time.Second)
+	orDefault(&c.StartDelay, 2*time.Second)
+	orDefault(&c.MaxRestarts, 3)
+	orDefault(&c.StopTimeout, 4*time.Second)
+	orDefault(&c.Overrun, 30*time.Second)
+	orDefault(&c.HeartbeatTimeout, 10*time.Second)
+	return c
+}
+
+// orDefault sets *v to def when it is not positive.
+func orDefault[T time.Duration | int](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Sources finds the checkout of a run's git source at its recorded
@@ -70,13 +105,6 @@ type Sources interface {
 
 // sourceTimeout bounds finding a run's checkout when a spec is built.
 const sourceTimeout = 2 * time.Minute
-
-// DefaultConfig returns the defaults; ID and the URLs are the caller's.
-func DefaultConfig() Config {
-	return Config{LeaseTTL: 10 * time.Second, PollInterval: 250 * time.Millisecond,
-		ReadyTimeout: 60 * time.Second, StartDelay: 2 * time.Second, MaxRestarts: 3,
-		StopTimeout: 4 * time.Second, Overrun: 30 * time.Second, HeartbeatTimeout: 10 * time.Second}
-}
 
 // Worker claims and drives runs.
 type Worker struct {
@@ -94,36 +122,19 @@ type Worker struct {
 // sources are disabled) finds the checkouts executors read plans' files
 // from.
 func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, sources Sources, logger *slog.Logger, reg prometheus.Registerer) *Worker {
-	def := DefaultConfig()
-	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = def.LeaseTTL
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = def.PollInterval
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = def.ReadyTimeout
-	}
-	if cfg.StartDelay <= 0 {
-		cfg.StartDelay = def.StartDelay
-	}
-	if cfg.StopTimeout <= 0 {
-		cfg.StopTimeout = def.StopTimeout
-	}
-	if cfg.Overrun <= 0 {
-		cfg.Overrun = def.Overrun
-	}
-	if cfg.HeartbeatTimeout <= 0 {
-		cfg.HeartbeatTimeout = def.HeartbeatTimeout
-	}
+	cfg = cfg.WithDefaults()
 	return &Worker{cfg: cfg, sources: sources, store: st, jobs: jobs, reporting: rep, logger: logger,
 		metrics: newMetrics(reg), now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Run claims runs and drives them until ctx ends. Runs it drives when ctx
 // ends keep their executors: their leases expire and another worker (or
-// this one, restarted) takes them over.
+// this one, restarted) takes them over. It returns only once every drive
+// it started has returned, so its caller may then close the store the
+// drives release their leases in.
 func (w *Worker) Run(ctx context.Context) error {
+	var drives sync.WaitGroup
+	defer drives.Wait()
 	tick := time.NewTicker(w.cfg.PollInterval)
 	defer tick.Stop()
 	for {
@@ -136,7 +147,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.logger.Warn("claiming runs", "err", err)
 				break
 			}
-			go w.drive(ctx, run)
+			drives.Go(func() { w.drive(ctx, run) })
 		}
 		select {
 		case <-ctx.Done():
@@ -147,13 +158,18 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // drive takes a claimed run through its states until it ends, the lease is
-// lost or ctx ends.
+// lost or ctx ends. It returns once its lease renewal has stopped and the
+// lease is released.
 func (w *Worker) drive(ctx context.Context, run store.Run) {
 	log := w.logger.With("run", run.ID)
 	log.Info("driving run", "state", run.State, "worker", w.cfg.ID)
 	ctx, cancel := context.WithCancelCause(ctx)
+	var renewing sync.WaitGroup
+	renewing.Go(func() { w.keepLease(ctx, cancel, run.ID) })
+	// Deferred calls run last first: the lease is released, then renewal
+	// is stopped and waited for.
+	defer renewing.Wait()
 	defer cancel(nil)
-	go w.keepLease(ctx, cancel, run.ID)
 	defer func() {
 		if context.Cause(ctx) == nil || !errors.Is(context.Cause(ctx), store.ErrLeaseLost) {
 			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), run.ID, w.cfg.ID)
