@@ -51,7 +51,8 @@ type Mapping struct {
 // become statuses. The first matching row wins, so a specific error goes
 // before a general one; an error no row matches is a 500 (CodeInternal).
 // Each service builds its table from its own sentinels (this package
-// imports no service) and usually appends PlanErrors.
+// imports no service) and usually appends PlanErrors. Rows may share a
+// code; a client maps a code back to the first row that has it.
 type Errors []Mapping
 
 // PlanErrors are the rows of a plan refused by plan.Parse or
@@ -61,9 +62,9 @@ func PlanErrors() Errors {
 	return Errors{
 		{plan.ErrTooLarge, http.StatusRequestEntityTooLarge, CodeTooLarge},
 		{plan.ErrSyntax, http.StatusBadRequest, CodeSyntax},
+		{plan.ErrInvalid, http.StatusUnprocessableEntity, CodeInvalidPlan},
 		{plan.ErrTooDeep, http.StatusUnprocessableEntity, CodeInvalidPlan},
 		{plan.ErrTooManyValues, http.StatusUnprocessableEntity, CodeInvalidPlan},
-		{plan.ErrInvalid, http.StatusUnprocessableEntity, CodeInvalidPlan},
 	}
 }
 
