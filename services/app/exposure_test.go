@@ -152,9 +152,8 @@ func TestLoopbackWithoutTokensRefusesBrowserRequests(t *testing.T) {
 	}
 	// What the CLI sends passes the guard: the plan is then judged (and
 	// refused as invalid, so no executor starts in this test).
-	if status, body := do(t, http.MethodPost, base+"/v1/runs", "", "", "application/json", `{"plan": {"name": "x"}}`); status != http.StatusBadRequest &&
-		status != http.StatusUnprocessableEntity {
-		t.Errorf("POST /v1/runs from the CLI = %d %s, want the plan judged (400 or 422)", status, body)
+	if status, body := do(t, http.MethodPost, base+"/v1/runs", "", "", "application/json", `{"plan": {"name": "x"}}`); status != http.StatusUnprocessableEntity {
+		t.Errorf("POST /v1/runs from the CLI = %d %s, want the plan judged (422, as from /v1/validate)", status, body)
 	}
 	status, body := do(t, http.MethodGet, base+"/v1/runs", "", "", "", "")
 	var list struct{ Runs []json.RawMessage }

@@ -27,11 +27,6 @@ const (
 	idleTimeout       = 2 * time.Minute
 )
 
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
 // WriteJSON writes v as the JSON body of a response with the given status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	var body bytes.Buffer
@@ -40,7 +35,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		body.Reset()
-		_ = enc.Encode(ErrorBody{Error: "cannot encode the response"})
+		_ = enc.Encode(ErrorBody{Error: "cannot encode the response", Code: CodeInternal})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -48,9 +43,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body.Bytes())
 }
 
-// WriteError writes {"error": message} with the given status.
+// WriteError writes {"error": message, "code": ...} with the given status,
+// for an answer no error table decides (a malformed path, a refused
+// credential); the code is the general one of the status (CodeOfStatus).
 func WriteError(w http.ResponseWriter, status int, message string) {
-	WriteJSON(w, status, ErrorBody{Error: message})
+	WriteJSON(w, status, ErrorBody{Error: message, Code: CodeOfStatus(status)})
 }
 
 // Mux is an http.ServeMux whose unknown routes answer with a JSON 404, and

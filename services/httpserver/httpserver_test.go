@@ -61,7 +61,7 @@ func TestWriteJSONKeepsMessagesReadable(t *testing.T) {
 	httpserver.WriteError(rec, http.StatusUnprocessableEntity, "rate must be >= 0 & < 1e6")
 	body, _ := io.ReadAll(rec.Body)
 	if rec.Code != 422 || rec.Header().Get("Content-Type") != "application/json" ||
-		string(body) != `{"error":"rate must be >= 0 & < 1e6"}`+"\n" {
+		string(body) != `{"error":"rate must be >= 0 & < 1e6","code":"invalid_plan"}`+"\n" {
 		t.Fatalf("WriteError = %d %q %s", rec.Code, rec.Header().Get("Content-Type"), body)
 	}
 }

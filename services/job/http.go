@@ -2,12 +2,10 @@ package job
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
 
-	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/job/backend"
@@ -53,12 +51,6 @@ type StatusList struct {
 // executor left undelivered.
 type SpoolList struct {
 	Snapshots []json.RawMessage `json:"snapshots"`
-}
-
-// SpecErrorBody is the 422 answer to a spec the service refuses.
-type SpecErrorBody struct {
-	Error    string         `json:"error"`
-	Problems []plan.Problem `json:"problems"`
 }
 
 const maxSpecBytes = 4 << 20
@@ -147,19 +139,22 @@ func executorOf(w http.ResponseWriter, r *http.Request) (string, wire.ShardID, b
 	return locationOf(r), wire.ShardID{RunID: r.PathValue("run"), Shard: shard, Attempt: attempt}, true
 }
 
-// reply writes v (or 204 for nil) or the error. It is the one place where
-// the job service's errors become HTTP statuses.
+// Errors is the job API's error table: the one place where the job
+// service's errors become statuses, and the codes jobclient maps back.
+func Errors() httpserver.Errors {
+	return httpserver.Errors{
+		{Err: ErrInvalidSpec, Status: http.StatusUnprocessableEntity, Code: httpserver.CodeInvalidSpec},
+		{Err: ErrUnknownLocation, Status: http.StatusNotFound, Code: httpserver.CodeUnknownLocation},
+		{Err: backend.ErrNotFound, Status: http.StatusNotFound, Code: httpserver.CodeNotFound},
+		{Err: backend.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: httpserver.CodeUnavailable},
+	}
+}
+
+// reply writes v (or 204 for nil) or the error, as Errors says.
 func reply(w http.ResponseWriter, v any, err error) {
-	var se *SpecError
 	switch {
-	case errors.As(err, &se):
-		httpserver.WriteJSON(w, http.StatusUnprocessableEntity, SpecErrorBody{Error: se.Error(), Problems: se.Problems})
-	case errors.Is(err, ErrUnknownLocation), errors.Is(err, backend.ErrNotFound):
-		httpserver.WriteError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, backend.ErrUnavailable):
-		httpserver.WriteError(w, http.StatusServiceUnavailable, err.Error())
 	case err != nil:
-		httpserver.WriteError(w, http.StatusInternalServerError, err.Error())
+		Errors().Write(w, err)
 	case v == nil:
 		w.WriteHeader(http.StatusNoContent)
 	default:

@@ -32,6 +32,10 @@ func (e *SpecError) Error() string {
 	return ErrInvalidSpec.Error() + ": " + strings.Join(lines, "; ")
 }
 
+// PlanProblems lists the problems in the HTTP answer
+// (httpserver.ProblemLister).
+func (e *SpecError) PlanProblems() []plan.Problem { return e.Problems }
+
 // Unwrap makes errors.Is(err, ErrInvalidSpec) hold.
 func (e *SpecError) Unwrap() error { return ErrInvalidSpec }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/store/sqlite"
 	"github.com/loadfleet/loadfleet/services/validator"
@@ -35,7 +36,7 @@ func server(t *testing.T, v validator.Validator) *httptest.Server {
 
 // TestEveryBodyIsBoundsChecked: every route that decodes a JSON body refuses
 // one nesting deeper than plan.MaxDepth, and one holding more than
-// plan.MaxValues values, with 400 and the problem's pointer, wherever the
+// plan.MaxValues values, with 422 (as the validator does) and the problem's pointer, wherever the
 // nesting or the values are (an inline plan, the overrides, an unknown
 // field).
 func TestEveryBodyIsBoundsChecked(t *testing.T) {
@@ -72,8 +73,9 @@ func TestEveryBodyIsBoundsChecked(t *testing.T) {
 	}
 }
 
-// post sends body and requires a 400 with one problem that has a position.
-func post(t *testing.T, srv *httptest.Server, method, path, body string) metadata.ErrorBody {
+// post sends body and requires a 422 invalid_plan with one problem that
+// has a position.
+func post(t *testing.T, srv *httptest.Server, method, path, body string) httpserver.ErrorBody {
 	t.Helper()
 	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -82,12 +84,13 @@ func post(t *testing.T, srv *httptest.Server, method, path, body string) metadat
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var eb metadata.ErrorBody
+	var eb httpserver.ErrorBody
 	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusBadRequest || len(eb.Problems) != 1 || eb.Problems[0].Column < 1 {
-		t.Fatalf("status %d, body %.300v; want 400 with one problem and its position", resp.StatusCode, eb)
+	if resp.StatusCode != http.StatusUnprocessableEntity || eb.Code != httpserver.CodeInvalidPlan ||
+		len(eb.Problems) != 1 || eb.Problems[0].Column < 1 {
+		t.Fatalf("status %d, body %.300v; want 422 invalid_plan with one problem and its position", resp.StatusCode, eb)
 	}
 	return eb
 }

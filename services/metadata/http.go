@@ -27,13 +27,6 @@ const (
 // start request wraps one.
 const maxBody = plan.MaxPlanBytes + 64<<10
 
-// ErrorBody is the body of every error answer of the API. Problems is set
-// for invalid input (400), one per problem with its JSON pointer.
-type ErrorBody struct {
-	Error    string         `json:"error"`
-	Problems []plan.Problem `json:"problems,omitempty"`
-}
-
 // TestList and RunList are the bodies of the list endpoints.
 type TestList struct {
 	Tests []store.Test `json:"tests"`
@@ -243,7 +236,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		if errors.As(err, &tooLarge) {
 			status = http.StatusRequestEntityTooLarge
 		}
-		httpserver.WriteJSON(w, status, ErrorBody{Error: "cannot read the request body: " + err.Error()})
+		httpserver.WriteError(w, status, "cannot read the request body: "+err.Error())
 		return nil, false
 	}
 	// Every body is JSON decoded into a value; the depth and value-count
@@ -255,33 +248,29 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return body, true
 }
 
-// answer writes v with status, or the error's answer. It is the one place
-// where the service's errors become HTTP statuses.
+// Errors is the metadata API's error table: the one place where the
+// service's errors become statuses, and the codes metadataclient maps
+// back. A refused plan is a 422 (400 if it is not JSON, 413 if too large),
+// as from the validator's own route.
+func Errors() httpserver.Errors {
+	return append(httpserver.PlanErrors(),
+		httpserver.Mapping{Err: validator.ErrBusy, Status: http.StatusServiceUnavailable, Code: httpserver.CodeBusy},
+		httpserver.Mapping{Err: store.ErrNotFound, Status: http.StatusNotFound, Code: httpserver.CodeNotFound},
+		httpserver.Mapping{Err: store.ErrIllegalTransition, Status: http.StatusConflict, Code: httpserver.CodeIllegalTransition},
+		httpserver.Mapping{Err: store.ErrConflict, Status: http.StatusConflict, Code: httpserver.CodeConflict},
+	)
+}
+
+// answer writes v with status, or the error as Errors says.
 func answer(w http.ResponseWriter, status int, v any, err error) {
 	if err == nil {
 		httpserver.WriteJSON(w, status, v)
 		return
 	}
-	var ve *plan.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		status = http.StatusBadRequest
-		if errors.Is(err, plan.ErrTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		httpserver.WriteJSON(w, status, ErrorBody{Error: "invalid input", Problems: ve.Problems})
-		return
-	case errors.Is(err, validator.ErrBusy):
+	if errors.Is(err, validator.ErrBusy) {
 		w.Header().Set("Retry-After", validator.RetryAfterBusy)
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, store.ErrNotFound):
-		status = http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrIllegalTransition):
-		status = http.StatusConflict
-	default:
-		status = http.StatusInternalServerError
 	}
-	httpserver.WriteJSON(w, status, ErrorBody{Error: err.Error()})
+	Errors().Write(w, err)
 }
 
 func nonNil[T any](s []T) []T {

@@ -166,21 +166,24 @@ func (s *Service) serveSeries(w http.ResponseWriter, r *http.Request) {
 	reply(w, series.Batch{Points: points, Executors: execs}, err)
 }
 
-// reply writes v or the error. It is the one place where the reporting
-// service's errors become HTTP statuses.
-func reply(w http.ResponseWriter, v any, err error) {
-	switch {
-	case err == nil:
-		httpserver.WriteJSON(w, http.StatusOK, v)
-	case errors.Is(err, store.ErrNotFound):
-		httpserver.WriteError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrInvalidSnapshot):
-		httpserver.WriteError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrRunEnded):
-		httpserver.WriteError(w, http.StatusConflict, err.Error())
-	default:
-		httpserver.WriteError(w, http.StatusServiceUnavailable, err.Error())
+// Errors is the reporting API's error table: the one place where the
+// reporting service's errors become statuses, and the codes
+// reportingclient maps back. An error it does not name is a 500.
+func Errors() httpserver.Errors {
+	return httpserver.Errors{
+		{Err: store.ErrNotFound, Status: http.StatusNotFound, Code: httpserver.CodeNotFound},
+		{Err: ErrInvalidSnapshot, Status: http.StatusBadRequest, Code: httpserver.CodeBadRequest},
+		{Err: ErrRunEnded, Status: http.StatusConflict, Code: httpserver.CodeRunEnded},
 	}
+}
+
+// reply writes v or the error, as Errors says.
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		Errors().Write(w, err)
+		return
+	}
+	httpserver.WriteJSON(w, http.StatusOK, v)
 }
 
 // ReportHTMLPath serves a run's HTML report (what notification links

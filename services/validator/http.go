@@ -23,7 +23,10 @@ const ValidatePath = "/v1/validate"
 type Response struct {
 	Valid bool `json:"valid"`
 	// Error summarises why the plan was refused; empty when valid.
-	Error    string                `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Code is the refusal's code, the one every route that takes a plan
+	// answers (httpserver.PlanErrors): syntax, too_large or invalid_plan.
+	Code     string                `json:"code,omitempty"`
 	Problems []plan.Problem        `json:"problems,omitempty"`
 	Explain  *schedule.Explanation `json:"explain,omitempty"`
 	Source   *SourceInfo           `json:"source,omitempty"`
@@ -73,34 +76,56 @@ func (s *Service) serveValidate(w http.ResponseWriter, r *http.Request) {
 	httpserver.WriteJSON(w, status, body)
 }
 
-// respond is the one place where validation outcomes become HTTP statuses.
+// errorTable is where the errors of a request that got no validation
+// result become statuses; an error it does not name is a 500, whose cause
+// is logged rather than told.
+func errorTable() httpserver.Errors {
+	return httpserver.Errors{
+		{Err: errMethodNotAllowed, Status: http.StatusMethodNotAllowed, Code: httpserver.CodeMethodNotAllowed},
+		{Err: errUnsupportedMediaType, Status: http.StatusUnsupportedMediaType, Code: httpserver.CodeUnsupportedMediaType},
+		{Err: errReadBody, Status: http.StatusBadRequest, Code: httpserver.CodeBadRequest},
+		{Err: ErrBusy, Status: http.StatusServiceUnavailable, Code: httpserver.CodeBusy},
+	}
+}
+
+// errInternal is what a 500 says.
+var errInternal = errors.New("internal error while validating the plan")
+
+// respond is where validation outcomes become HTTP statuses: a refused
+// plan has the status and code of httpserver.PlanErrors, as on every
+// route that takes a plan.
 func respond(res *Result, err error) (int, any) {
-	switch {
-	case errors.Is(err, errMethodNotAllowed):
-		return http.StatusMethodNotAllowed, httpserver.ErrorBody{Error: err.Error()}
-	case errors.Is(err, errUnsupportedMediaType):
-		return http.StatusUnsupportedMediaType, httpserver.ErrorBody{Error: err.Error()}
-	case errors.Is(err, errReadBody):
-		return http.StatusBadRequest, httpserver.ErrorBody{Error: err.Error()}
-	case errors.Is(err, ErrBusy):
-		return http.StatusServiceUnavailable, httpserver.ErrorBody{Error: err.Error()}
-	case err != nil:
-		return http.StatusInternalServerError, httpserver.ErrorBody{Error: "internal error while validating the plan"}
+	if err != nil {
+		status, code := errorTable().Status(err)
+		if code == httpserver.CodeInternal {
+			err = errInternal
+		}
+		return status, httpserver.ErrorBody{Error: err.Error(), Code: code}
 	}
 	body := Response{Valid: res.Valid, Problems: res.Problems, Explain: res.Explain,
 		Source: res.Source, Notes: res.Notes}
-	switch res.Reason {
-	case ReasonTooLarge:
-		body.Error = "the plan is too large"
-		return http.StatusRequestEntityTooLarge, body
-	case ReasonSyntax:
-		body.Error = "the plan is not well-formed JSON"
-		return http.StatusBadRequest, body
-	case ReasonInvalid:
-		body.Error = "the plan is invalid"
-		return http.StatusUnprocessableEntity, body
+	kind, message := refusal(res.Reason)
+	if kind == nil {
+		return http.StatusOK, body
 	}
-	return http.StatusOK, body
+	var status int
+	status, body.Code = httpserver.PlanErrors().Status(kind)
+	body.Error = message
+	return status, body
+}
+
+// refusal is the plan error of a refusal's reason, and its summary in
+// Response.Error; nil for a valid plan.
+func refusal(r Reason) (error, string) {
+	switch r {
+	case ReasonTooLarge:
+		return plan.ErrTooLarge, "the plan is too large"
+	case ReasonSyntax:
+		return plan.ErrSyntax, "the plan is not well-formed JSON"
+	case ReasonInvalid:
+		return plan.ErrInvalid, "the plan is invalid"
+	}
+	return nil, ""
 }
 
 // readPlan reads the request body, never more than plan.MaxPlanBytes + 1.

@@ -52,29 +52,31 @@ func TestHTTPStatuses(t *testing.T) {
 		wantStatus  int
 		// wantKeys are exactly the top-level keys of the JSON body.
 		wantKeys []string
+		// wantCode is the body's machine-readable code (httpserver.Code*).
+		wantCode string
 	}{
 		{"a valid plan is explained", "POST", "application/json",
-			strings.NewReader(validatortest.ConstantPlan()), 200, []string{"valid", "explain"}},
+			strings.NewReader(validatortest.ConstantPlan()), 200, []string{"valid", "explain"}, ""},
 		{"a charset parameter of UTF-8 is fine", "POST", "application/json; charset=UTF-8",
-			strings.NewReader(validatortest.ConstantPlan()), 200, []string{"valid", "explain"}},
+			strings.NewReader(validatortest.ConstantPlan()), 200, []string{"valid", "explain"}, ""},
 		{"malformed JSON is a bad request with its position", "POST", "application/json",
-			strings.NewReader("{\n  \"name\": \"x\",\n}"), 400, []string{"valid", "error", "problems"}},
+			strings.NewReader("{\n  \"name\": \"x\",\n}"), 400, []string{"valid", "error", "code", "problems"}, "syntax"},
 		{"an invalid plan is unprocessable, with every problem", "POST", "application/json",
-			strings.NewReader(invalid), 422, []string{"valid", "error", "problems"}},
+			strings.NewReader(invalid), 422, []string{"valid", "error", "code", "problems"}, "invalid_plan"},
 		{"a body of exactly 1 MiB is read and validated", "POST", "application/json",
-			strings.NewReader(padded(plan.MaxPlanBytes)), 200, []string{"valid", "explain"}},
+			strings.NewReader(padded(plan.MaxPlanBytes)), 200, []string{"valid", "explain"}, ""},
 		{"a body of 1 MiB + 1 is too large, refused from its Content-Length", "POST", "application/json",
-			strings.NewReader(padded(plan.MaxPlanBytes + 1)), 413, []string{"valid", "error", "problems"}},
+			strings.NewReader(padded(plan.MaxPlanBytes + 1)), 413, []string{"valid", "error", "code", "problems"}, "too_large"},
 		{"a chunked body of 1 MiB + 1 is too large, refused while reading", "POST", "application/json",
-			unsized{strings.NewReader(padded(plan.MaxPlanBytes + 1))}, 413, []string{"valid", "error", "problems"}},
+			unsized{strings.NewReader(padded(plan.MaxPlanBytes + 1))}, 413, []string{"valid", "error", "code", "problems"}, "too_large"},
 		{"text/plain is an unsupported media type", "POST", "text/plain",
-			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error"}},
+			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error", "code"}, "unsupported_media_type"},
 		{"a missing content type is an unsupported media type", "POST", "",
-			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error"}},
+			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error", "code"}, "unsupported_media_type"},
 		{"a charset other than UTF-8 is an unsupported media type", "POST", "application/json; charset=latin1",
-			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error"}},
+			strings.NewReader(validatortest.ConstantPlan()), 415, []string{"error", "code"}, "unsupported_media_type"},
 		{"GET is not allowed, and the error is JSON too", "GET", "",
-			nil, 405, []string{"error"}},
+			nil, 405, []string{"error", "code"}, "method_not_allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +95,9 @@ func TestHTTPStatuses(t *testing.T) {
 			body := decodeObject(t, resp, tt.wantStatus)
 			if got, want := slices.Sorted(maps.Keys(body)), slices.Sorted(slices.Values(tt.wantKeys)); !slices.Equal(got, want) {
 				t.Fatalf("body keys = %v, want %v; body %v", got, tt.wantKeys, body)
+			}
+			if code, _ := body["code"].(string); code != tt.wantCode {
+				t.Fatalf("code = %q, want %q", code, tt.wantCode)
 			}
 		})
 	}

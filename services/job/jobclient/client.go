@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/wire"
+	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/job/backend"
 )
@@ -136,17 +137,16 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 		return resp, nil
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var e job.SpecErrorBody
+	var e httpserver.ErrorBody
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
-	switch resp.StatusCode {
-	case http.StatusUnprocessableEntity:
+	switch e.Code {
+	case httpserver.CodeInvalidSpec:
 		return nil, &job.SpecError{Problems: e.Problems}
-	case http.StatusNotFound:
-		if strings.Contains(e.Error, job.ErrUnknownLocation.Error()) {
-			return nil, fmt.Errorf("%w: %s", job.ErrUnknownLocation, e.Error)
-		}
+	case httpserver.CodeUnknownLocation:
+		return nil, fmt.Errorf("%w: %s", job.ErrUnknownLocation, e.Error)
+	case httpserver.CodeNotFound:
 		return nil, fmt.Errorf("%w: %s", backend.ErrNotFound, e.Error)
-	case http.StatusServiceUnavailable:
+	case httpserver.CodeUnavailable:
 		return nil, fmt.Errorf("%w: %s", backend.ErrUnavailable, e.Error)
 	}
 	return nil, fmt.Errorf("%w: %s %s: status %d: %s", ErrUnexpected, method, path, resp.StatusCode, e.Error)

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/services/httpserver"
 	"github.com/loadfleet/loadfleet/services/metadata"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
+	"github.com/loadfleet/loadfleet/services/validator"
 )
 
 // ErrUnexpected is an answer the client cannot map to a service error.
@@ -185,31 +187,33 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return nil
 }
 
-// errorOf maps an error answer back to the service's error (the inverse
-// of the handler's mapping).
+// errorOf maps an error answer back to the service's error by its code
+// (the inverse of metadata.Errors); 401 and 403 come from the server's
+// credential check, before any handler.
 func errorOf(status int, data []byte) error {
-	var body metadata.ErrorBody
+	var body httpserver.ErrorBody
 	if err := json.Unmarshal(data, &body); err != nil || body.Error == "" {
 		return fmt.Errorf("%w: status %d: %.200s", ErrUnexpected, status, data)
 	}
-	switch status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch body.Code {
+	case httpserver.CodeUnauthorized, httpserver.CodeForbidden:
 		return fmt.Errorf("%w: %s", ErrUnauthorized, body.Error)
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
-		kind := plan.ErrInvalid
-		if status == http.StatusRequestEntityTooLarge {
-			kind = plan.ErrTooLarge
-		}
+	case httpserver.CodeInvalidPlan, httpserver.CodeSyntax, httpserver.CodeTooLarge:
+		kind := map[string]error{httpserver.CodeInvalidPlan: plan.ErrInvalid, httpserver.CodeSyntax: plan.ErrSyntax,
+			httpserver.CodeTooLarge: plan.ErrTooLarge}[body.Code]
 		if len(body.Problems) == 0 {
 			body.Problems = []plan.Problem{{Message: body.Error}}
 		}
 		return &plan.ValidationError{Kind: kind, Problems: body.Problems}
-	case http.StatusNotFound:
+	case httpserver.CodeBadRequest:
+		return &plan.ValidationError{Kind: plan.ErrInvalid, Problems: []plan.Problem{{Message: body.Error}}}
+	case httpserver.CodeBusy:
+		return fmt.Errorf("%w: %s", validator.ErrBusy, body.Error)
+	case httpserver.CodeNotFound:
 		return fmt.Errorf("%w: %s", store.ErrNotFound, body.Error)
-	case http.StatusConflict:
-		if strings.Contains(body.Error, store.ErrIllegalTransition.Error()) {
-			return fmt.Errorf("%w: %s", store.ErrIllegalTransition, body.Error)
-		}
+	case httpserver.CodeIllegalTransition:
+		return fmt.Errorf("%w: %s", store.ErrIllegalTransition, body.Error)
+	case httpserver.CodeConflict:
 		return fmt.Errorf("%w: %s", store.ErrConflict, body.Error)
 	}
 	return fmt.Errorf("%w: status %d: %s", ErrUnexpected, status, body.Error)

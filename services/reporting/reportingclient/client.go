@@ -99,7 +99,7 @@ func (c *Client) doBody(ctx context.Context, method, path string, in []byte, out
 	if resp.StatusCode != http.StatusOK {
 		var e httpserver.ErrorBody
 		_ = json.Unmarshal(data, &e)
-		if resp.StatusCode == http.StatusNotFound {
+		if e.Code == httpserver.CodeNotFound {
 			return fmt.Errorf("%w: %s", store.ErrNotFound, e.Error)
 		}
 		return fmt.Errorf("%w: %s %s: status %d: %s", ErrUnexpected, method, path, resp.StatusCode, e.Error)

@@ -79,20 +79,24 @@ func (c *Client) Validate(ctx context.Context, data []byte, opts validator.Optio
 	if err != nil {
 		return nil, fmt.Errorf("validate: read the response: %w", err)
 	}
-	reason, ok := reasonOf(resp.StatusCode)
-	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
-		return nil, fmt.Errorf("validate: %w", validator.ErrBusy) // callers answer 503 in turn
-	}
-	if !ok {
-		return nil, unexpected(resp.StatusCode, body)
+	if resp.StatusCode/100 != 2 {
+		var e httpserver.ErrorBody
+		if json.Unmarshal(body, &e) == nil && e.Code == httpserver.CodeBusy {
+			return nil, fmt.Errorf("validate: %w", validator.ErrBusy) // callers answer 503 in turn
+		}
 	}
 	var r validator.Response
 	if err := json.Unmarshal(body, &r); err != nil {
+		if resp.StatusCode/100 != 2 {
+			return nil, unexpected(resp.StatusCode, body)
+		}
 		return nil, fmt.Errorf("%w: status %d with a body that is not a validation response: %w",
 			ErrUnexpectedStatus, resp.StatusCode, err)
 	}
-	if reason != validator.ReasonValid && len(r.Problems) == 0 {
-		// A 400 about the request itself (an unreadable body), not the plan.
+	reason, ok := reasonOf(resp.StatusCode, r.Code)
+	if !ok || (reason != validator.ReasonValid && len(r.Problems) == 0) {
+		// An answer about the request itself (an unreadable body, no
+		// validator at that address), not the plan.
 		return nil, unexpected(resp.StatusCode, body)
 	}
 	res := &validator.Result{Valid: r.Valid && reason == validator.ReasonValid, Reason: reason,
@@ -109,17 +113,17 @@ func (c *Client) Validate(ctx context.Context, data []byte, opts validator.Optio
 	return res, nil
 }
 
-// reasonOf maps the statuses that are validation outcomes back to reasons
-// (the inverse of the server's mapping).
-func reasonOf(status int) (validator.Reason, bool) {
-	switch status {
-	case http.StatusOK:
+// reasonOf maps an answer back to its reason by its code (the inverse of
+// the server's mapping): a 200 is valid, a refusal names its code.
+func reasonOf(status int, code string) (validator.Reason, bool) {
+	switch {
+	case status == http.StatusOK:
 		return validator.ReasonValid, true
-	case http.StatusBadRequest:
+	case code == httpserver.CodeSyntax:
 		return validator.ReasonSyntax, true
-	case http.StatusRequestEntityTooLarge:
+	case code == httpserver.CodeTooLarge:
 		return validator.ReasonTooLarge, true
-	case http.StatusUnprocessableEntity:
+	case code == httpserver.CodeInvalidPlan:
 		return validator.ReasonInvalid, true
 	}
 	return "", false
