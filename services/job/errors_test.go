@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/job"
-	"github.com/loadfleet/loadfleet/services/job/backend"
 	"github.com/loadfleet/loadfleet/services/job/jobclient"
 )
 
@@ -27,7 +27,7 @@ func TestEveryErrorComesBackThroughTheClient(t *testing.T) {
 				job.Errors().Write(w, err)
 			}))
 			defer srv.Close()
-			_, err := jobclient.New(srv.URL, srv.Client()).Status(context.Background(), "", backend.ShardID{RunID: "r-1"})
+			_, err := jobclient.New(srv.URL, srv.Client()).Status(context.Background(), "", wire.ShardID{RunID: "r-1"})
 			if !errors.Is(err, row.Err) {
 				t.Fatalf("Status = %v, want %v back from a %d %q", err, row.Err, row.Status, row.Code)
 			}
