@@ -126,3 +126,26 @@ func SpansWithArrivals(l plan.Load) []Span {
 	}
 	return spans
 }
+
+// NamedShape is the load shape a plan names outright: its pattern
+// ("constant", "ramp", "steps" or "spike"), or "steps" for a load of one
+// increment step. It is "" when the shape must be read from the spans.
+func NamedShape(l plan.Load) string {
+	if p := l.Pattern; p != nil {
+		switch {
+		case p.Constant != nil:
+			return "constant"
+		case p.Ramp != nil:
+			return "ramp"
+		case p.Steps != nil:
+			return "steps"
+		case p.Spike != nil:
+			return "spike"
+		}
+	}
+	if len(l.Open) == 1 && l.Open[0].IncrementUsersPerSec != nil ||
+		len(l.Closed) == 1 && l.Closed[0].IncrementConcurrentUsers != nil {
+		return "steps"
+	}
+	return ""
+}
