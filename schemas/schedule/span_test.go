@@ -24,3 +24,26 @@ func TestSpans(t *testing.T) {
 		t.Errorf("spans = %v\nwant %s (the cut ramp ends at the level reached, the step after the cut is dropped)", got, want)
 	}
 }
+
+func TestSpanLevels(t *testing.T) {
+	closed := plan.Load{Closed: []plan.ClosedStep{
+		{ConstantConcurrentUsers: &plan.ConstantConcurrentUsers{Users: 0, During: sec(5)}},
+		{RampConcurrentUsers: &plan.RampConcurrentUsers{From: 0, To: 4, During: sec(5)}},
+		{ConstantConcurrentUsers: &plan.ConstantConcurrentUsers{Users: 4, During: sec(5)}},
+	}}
+	var got []string
+	for _, s := range Spans(closed) {
+		got = append(got, fmt.Sprintf("%s steady=%v constant=%v ramp=%v", s.Kind, s.Steady(), s.Constant(), s.Ramp()))
+	}
+	want := "[constantConcurrentUsers steady=true constant=false ramp=false rampConcurrentUsers steady=false constant=false ramp=true constantConcurrentUsers steady=true constant=true ramp=false]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("got %v\nwant %s (a level of 0 is steady, not a constant load)", got, want)
+	}
+	inc := open(plan.OpenStep{IncrementUsersPerSec: &plan.IncrementUsersPerSec{Increment: 1, Times: 3, EachLevelLasting: sec(1)}})
+	if s := NamedShape(inc); s != "steps" {
+		t.Errorf("one increment step names %q, want steps", s)
+	}
+	if s := NamedShape(closed); s != "" {
+		t.Errorf("a closed load of several steps names %q, want none", s)
+	}
+}
