@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 )
 
@@ -25,7 +26,7 @@ func applyOverrides(p *plan.Plan, o store.Overrides) error {
 		if o.RateMultiplier < 0 || math.IsInf(o.RateMultiplier, 0) || math.IsNaN(o.RateMultiplier) {
 			return fieldError("/overrides/rateMultiplier", "must be a positive number")
 		}
-		scaleLoad(&p.Load, o.RateMultiplier)
+		schedule.Scale(&p.Load, o.RateMultiplier)
 	}
 	if o.Duration != "" {
 		d, err := plan.ParseDuration(o.Duration)
@@ -39,62 +40,4 @@ func applyOverrides(p *plan.Plan, o store.Overrides) error {
 
 func fieldError(path, message string) error {
 	return &plan.ValidationError{Kind: plan.ErrInvalid, Problems: []plan.Problem{{Path: path, Message: message}}}
-}
-
-// scaleLoad multiplies every rate and user count of a load by m.
-func scaleLoad(l *plan.Load, m float64) {
-	rate := func(r *float64) { *r *= m }
-	users := func(n *int) {
-		if *n > 0 {
-			*n = max(1, int(math.Round(float64(*n)*m)))
-		}
-	}
-	for i := range l.Open {
-		s := &l.Open[i]
-		switch {
-		case s.AtOnceUsers != nil:
-			users(&s.AtOnceUsers.Users)
-		case s.RampUsers != nil:
-			users(&s.RampUsers.Users)
-		case s.StressPeakUsers != nil:
-			users(&s.StressPeakUsers.Users)
-		case s.ConstantUsersPerSec != nil:
-			rate(&s.ConstantUsersPerSec.Rate)
-		case s.RampUsersPerSec != nil:
-			rate(&s.RampUsersPerSec.From)
-			rate(&s.RampUsersPerSec.To)
-		case s.IncrementUsersPerSec != nil:
-			rate(&s.IncrementUsersPerSec.Increment)
-			rate(&s.IncrementUsersPerSec.StartingFrom)
-		}
-	}
-	for i := range l.Closed {
-		s := &l.Closed[i]
-		switch {
-		case s.ConstantConcurrentUsers != nil:
-			users(&s.ConstantConcurrentUsers.Users)
-		case s.RampConcurrentUsers != nil:
-			users(&s.RampConcurrentUsers.From)
-			users(&s.RampConcurrentUsers.To)
-		case s.IncrementConcurrentUsers != nil:
-			users(&s.IncrementConcurrentUsers.Increment)
-			users(&s.IncrementConcurrentUsers.StartingFrom)
-		}
-	}
-	if p := l.Pattern; p != nil {
-		switch {
-		case p.Constant != nil:
-			rate(&p.Constant.Rate)
-		case p.Ramp != nil:
-			rate(&p.Ramp.From)
-			rate(&p.Ramp.To)
-		case p.Steps != nil:
-			for i := range p.Steps.Rates {
-				rate(&p.Steps.Rates[i])
-			}
-		case p.Spike != nil:
-			rate(&p.Spike.Base)
-			rate(&p.Spike.Peak)
-		}
-	}
 }

@@ -56,14 +56,14 @@ func (l Limits) check(p *plan.Plan) []plan.Problem {
 		closed := schedule.NewClosed(steps, p.Load.MaxDuration.D())
 		duration = closed.Duration()
 		if peak := closed.Peak(); l.MaxUsers > 0 && peak > l.MaxUsers {
-			problems = append(problems, plan.Problem{Path: closedPeakSource(steps, peak),
+			problems = append(problems, plan.Problem{Path: schedule.PeakUsersSource(steps, peak),
 				Message: fmt.Sprintf("peak concurrency of %d users is above this server's ceiling of %d users (max users)", peak, l.MaxUsers)})
 		}
 	} else {
 		steps := schedule.ExpandOpen(p.Load)
-		duration = openDuration(steps, p.Load.MaxDuration.D())
+		duration = schedule.OpenDuration(steps, p.Load.MaxDuration.D())
 		if peak := schedule.PeakRate(steps); l.MaxRate > 0 && peak > l.MaxRate {
-			problems = append(problems, plan.Problem{Path: openPeakSource(steps, peak),
+			problems = append(problems, plan.Problem{Path: schedule.PeakRateSource(steps, peak),
 				Message: fmt.Sprintf("peak arrival rate of %s/s is above this server's ceiling of %s/s (max rate)", number(peak), number(l.MaxRate))})
 		}
 	}
@@ -88,70 +88,12 @@ func (l Limits) check(p *plan.Plan) []plan.Problem {
 
 // checkExpansion refuses loads that expand into more than maxExpandedSteps.
 func checkExpansion(l plan.Load) []plan.Problem {
-	count := func(times int) int64 { return 2 * int64(max(times, 0)) } // a level and a ramp each
-	var total int64
-	var at string
-	for i, s := range l.Open {
-		total++
-		if s.IncrementUsersPerSec != nil {
-			total += count(s.IncrementUsersPerSec.Times)
-		}
-		if total > maxExpandedSteps && at == "" {
-			at = fmt.Sprintf("/load/open/%d", i)
-		}
-	}
-	for i, s := range l.Closed {
-		total++
-		if s.IncrementConcurrentUsers != nil {
-			total += count(s.IncrementConcurrentUsers.Times)
-		}
-		if total > maxExpandedSteps && at == "" {
-			at = fmt.Sprintf("/load/closed/%d", i)
-		}
-	}
-	if l.Pattern != nil && l.Pattern.Steps != nil && len(l.Pattern.Steps.Rates) > maxExpandedSteps {
-		at = "/load/pattern/steps/rates"
-	}
+	at := schedule.ExpandedPast(l, maxExpandedSteps)
 	if at == "" {
 		return nil
 	}
 	return []plan.Problem{{Path: at,
 		Message: fmt.Sprintf("the load expands into more than %d steps; use fewer levels", maxExpandedSteps)}}
-}
-
-// openDuration is how long an open load lasts: its steps end to end, cut at
-// maxDuration when that is shorter. It is what schedule.NewOpen computes,
-// without counting arrivals, which for randomized steps is linear in their
-// number and must not run before the ceilings are known to hold.
-func openDuration(steps []schedule.Step, maxDuration time.Duration) time.Duration {
-	var d time.Duration
-	if n := len(steps); n > 0 {
-		d = steps[n-1].Start + steps[n-1].Duration
-	}
-	if maxDuration > 0 && maxDuration < d {
-		return maxDuration
-	}
-	return d
-}
-
-// openPeakSource is the pointer of the first step reaching the peak rate.
-func openPeakSource(steps []schedule.Step, peak float64) string {
-	for _, s := range steps {
-		if s.PeakRate() >= peak {
-			return s.Source
-		}
-	}
-	return "/load"
-}
-
-// closedPeakSource is the pointer of the first step reaching the peak.
-func closedPeakSource(steps []schedule.ClosedStep, peak int) string {
-	for _, s := range steps {
-		if max(s.From, s.To) >= peak {
-			return s.Source
-		}
-	}
-	return "/load/closed"
 }
 
 func number(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -69,18 +70,18 @@ func Analyze(p *plan.Plan, start time.Time, points []series.Point, opts Options)
 	return res
 }
 
-func firstConstant(spans []Span) *Span {
+func firstConstant(spans []schedule.Span) *schedule.Span {
 	for i := range spans {
-		if spans[i].Constant() {
+		if spans[i].Steady() {
 			return &spans[i]
 		}
 	}
 	return nil
 }
 
-func firstRamp(spans []Span) *Span {
+func firstRamp(spans []schedule.Span) *schedule.Span {
 	for i := range spans {
-		if spans[i].ramp() {
+		if spans[i].Ramp() {
 			return &spans[i]
 		}
 	}

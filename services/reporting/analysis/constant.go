@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -52,7 +53,7 @@ type Constant struct {
 }
 
 // Stability measures the constant span over its stable part.
-func Stability(start time.Time, span Span, points []series.Point) *Constant {
+func Stability(start time.Time, span schedule.Span, points []series.Point) *Constant {
 	warm := min(maxWarmup, span.Duration()/10)
 	from, to := span.Start+warm, span.End
 	c := &Constant{StableFromSeconds: from.Seconds(), StableToSeconds: to.Seconds(), Method: StabilityMethod()}
@@ -90,7 +91,7 @@ func Stability(start time.Time, span Span, points []series.Point) *Constant {
 	return c
 }
 
-func (c *Constant) setThroughput(span Span, planned, started, users int64, points int, seconds float64) {
+func (c *Constant) setThroughput(span schedule.Span, planned, started, users int64, points int, seconds float64) {
 	if span.Closed {
 		c.PlannedUsers = span.FromLevel
 		if points > 0 && span.FromLevel > 0 {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -137,7 +138,7 @@ func cmpFloat(a, b float64) int {
 // RampKnee finds the knee of the ramp span from the run's AllRequests
 // points: every second of the span that completed requests is one
 // (achieved rps, p95) pair.
-func RampKnee(start time.Time, ramp Span, points []series.Point) Knee {
+func RampKnee(start time.Time, ramp schedule.Span, points []series.Point) Knee {
 	var xs, ys []float64
 	for _, p := range within(start, ramp.Start, ramp.End, points) {
 		if p.Count > 0 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -45,7 +46,7 @@ type Spike struct {
 // SpikeOf measures a base → peak → base load. spans are the shape's spans
 // as classify returns them: a constant base first, a constant base last,
 // and the spike (ramps and the peak) between.
-func SpikeOf(start time.Time, spans []Span, points []series.Point) *Spike {
+func SpikeOf(start time.Time, spans []schedule.Span, points []series.Point) *Spike {
 	if len(spans) < 3 {
 		return nil
 	}

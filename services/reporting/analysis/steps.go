@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
 
@@ -107,12 +108,12 @@ type Step struct {
 // passing step with the highest planned level, or nil when none passed.
 // stepLatency holds exact per-step percentiles by span index; a span
 // without one falls back to LatencyPerSecondMax.
-func StepTable(start time.Time, spans []Span, points []series.Point,
+func StepTable(start time.Time, spans []schedule.Span, points []series.Point,
 	stepLatency map[int]Latency, thresholds []Threshold) ([]Step, *int) {
 	var rows []Step
 	var highest *int
 	for _, s := range spans {
-		if !s.Constant() {
+		if !s.Steady() {
 			continue
 		}
 		row := stepRow(start, s, points, stepLatency)
@@ -129,7 +130,7 @@ func StepTable(start time.Time, spans []Span, points []series.Point,
 
 func level(s Step) float64 { return s.PlannedRate + s.PlannedUsers }
 
-func stepRow(start time.Time, s Span, points []series.Point, stepLatency map[int]Latency) Step {
+func stepRow(start time.Time, s schedule.Span, points []series.Point, stepLatency map[int]Latency) Step {
 	row := Step{Index: s.Index, StartSeconds: s.Start.Seconds(), DurationSeconds: s.Duration().Seconds()}
 	if s.Closed {
 		row.PlannedUsers = s.FromLevel

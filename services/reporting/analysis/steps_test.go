@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 )
 
 // A staircase of 50, 100, 150, 200 arrivals/s, 60 s each with 10 s ramps
 // between; each arrival makes 2 requests. The server holds up to 150/s;
 // at 200/s p95 crosses 250 ms and 2% of requests fail.
-func staircase() (*plan.Plan, []Span, func(int) second) {
+func staircase() (*plan.Plan, []schedule.Span, func(int) second) {
 	p := openPlan(plan.OpenStep{IncrementUsersPerSec: &plan.IncrementUsersPerSec{
 		StartingFrom: 50, Increment: 50, Times: 4,
 		EachLevelLasting: dur(time.Minute), SeparatedByRampsLasting: dur(10 * time.Second)}})

@@ -16,7 +16,7 @@
 //   - latency.p95.drift: (p95 of the last stable minute − p95 of the first)
 //     / p95 of the first. A stable minute is a whole minute of the run
 //     (run seconds [60m, 60m+60)) lying inside one load step of constant
-//     planned level (merge.Step.Constant) and holding requests. With fewer
+//     planned level (schedule.Span.Constant) and holding requests. With fewer
 //     than two stable minutes, the first and last thirds of the seconds
 //     holding data are compared instead (whole seconds, each third at
 //     least one). Window does not apply to drift.
@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/loadfleet/loadfleet/schemas/plan"
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
@@ -61,7 +62,7 @@ type Data interface {
 	Extent() (first, end time.Time)
 	Complete() time.Time
 	Origin() time.Time
-	Steps() []merge.Step
+	Steps() []schedule.Span
 }
 
 var _ Data = (*merge.Aggregator)(nil)

@@ -42,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
 )
@@ -71,7 +72,7 @@ type Config struct {
 	// first snapshot's start is taken.
 	Start time.Time
 	// Steps are the plan's load steps (StepsOf).
-	Steps []Step
+	Steps []schedule.Span
 	// Shards, when positive, is the number of shards: a second is then
 	// complete as soon as every shard reported past it or ended, without
 	// waiting for the lateness.

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/loadfleet/loadfleet/schemas/schedule"
 )
 
 // Total is the summary of one request name (series.AllRequests for all of
@@ -182,7 +184,7 @@ func (a *Aggregator) Requests() []string {
 }
 
 // Steps returns the run's load steps (Config.Steps).
-func (a *Aggregator) Steps() []Step { return slices.Clone(a.cfg.Steps) }
+func (a *Aggregator) Steps() []schedule.Span { return slices.Clone(a.cfg.Steps) }
 
 // Origin is the label of run second 0: the start instant rounded to the
 // second (zero while the start is unknown). Run second k is labelled
