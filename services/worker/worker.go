@@ -294,24 +294,25 @@ type RunUpdater interface {
 }
 
 // Update applies change to the stored run with optimistic concurrency,
-// re-reading and re-applying it when another writer got in between.
+// re-reading and re-applying it when another writer got in between (the
+// store's one retry loop, store.RetryRaced).
 func Update(ctx context.Context, st RunUpdater, runID string, change func(*store.Run) error) (store.Run, error) {
-	for attempt := 0; ; attempt++ {
-		run, err := st.Run(ctx, runID)
-		if err != nil {
-			return run, err
-		}
-		if err := change(&run); err != nil {
-			return run, err
-		}
-		next, err := st.UpdateRun(ctx, run)
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return next, err
-		}
-		if err := sleep(ctx, time.Duration(attempt+1)*5*time.Millisecond); err != nil {
-			return run, err
-		}
+	return store.RunWrites{Swap: updateSwapper{st}}.Mutate(ctx, runID, func(r *store.Run) (bool, error) {
+		return true, change(r)
+	})
+}
+
+// updateSwapper swaps runs in through UpdateRun, so a change never touches
+// the state, transitions or lease; its conflict is a lost race to retry.
+type updateSwapper struct{ RunUpdater }
+
+// SwapRun implements store.RunSwapper.
+func (u updateSwapper) SwapRun(ctx context.Context, r store.Run) (store.Run, error) {
+	out, err := u.UpdateRun(ctx, r)
+	if errors.Is(err, store.ErrConflict) {
+		return out, fmt.Errorf("%w: %w", store.ErrRaced, err)
 	}
+	return out, err
 }
 
 // parsePlan reads the run's plan snapshot.

@@ -61,7 +61,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, claimFor 
 	out := []store.Notification{}
 	for _, c := range cands {
 		n, err := s.claimEntry(ctx, c.ID, c.Rev, now, until)
-		if errors.Is(err, errRaced) {
+		if errors.Is(err, store.ErrRaced) {
 			continue // another dispatcher has it
 		}
 		if err != nil {
@@ -87,7 +87,7 @@ func (s *Store) claimEntry(ctx context.Context, id string, rev int64, now, until
 	}
 	s.tickets.release(ctx, outboxKey(id), next)
 	if err != nil {
-		return store.Notification{}, fmt.Errorf("notification %s changed before the claim: %w", id, errRaced)
+		return store.Notification{}, fmt.Errorf("notification %s changed before the claim: %w", id, store.ErrRaced)
 	}
 	return e.Notification, nil
 }
@@ -123,7 +123,7 @@ func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notifi
 // changeEntry applies change to a stored entry and writes it as the next
 // revision, reading again when another writer got there first.
 func (s *Store) changeEntry(ctx context.Context, id string, change func(*store.Notification)) error {
-	return retryRaced(ctx, "notification "+id, func() error {
+	return store.RetryRaced(ctx, "notification "+id, func() error {
 		e, err := findOne[outboxEntry](ctx, s.outbox, bson.M{"_id": id}, "notification", id)
 		if err != nil {
 			return err
@@ -140,7 +140,7 @@ func (s *Store) changeEntry(ctx context.Context, id string, change func(*store.N
 		}
 		s.tickets.release(ctx, outboxKey(id), e.Rev)
 		if res.MatchedCount == 0 {
-			return fmt.Errorf("notification %s is no longer at revision %d: %w", id, from, errRaced)
+			return fmt.Errorf("notification %s is no longer at revision %d: %w", id, from, store.ErrRaced)
 		}
 		return nil
 	})
