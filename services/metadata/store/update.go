@@ -141,3 +141,27 @@ func (w RunWrites) ReleaseLease(ctx context.Context, id, worker string) error {
 	})
 	return err
 }
+
+// ChangeNotification applies change to a stored outbox entry atomically:
+// ErrNotFound if there is none. Each driver has one (SQLite in a write
+// transaction, MongoDB by compare-and-swap under RetryRaced).
+type ChangeNotification func(ctx context.Context, id string, change func(*Notification)) error
+
+// OutboxWrites are the outbox updates of Store (MarkSent, Retry) written
+// once over a driver's ChangeNotification.
+type OutboxWrites struct{ Change ChangeNotification }
+
+// MarkSent implements Store.MarkSent. It ends the entry's claim.
+func (w OutboxWrites) MarkSent(ctx context.Context, id string, at time.Time) error {
+	return w.Change(ctx, id, func(n *Notification) {
+		n.Sent, n.ClaimedUntil = &at, nil
+	})
+}
+
+// Retry implements Store.Retry. It ends the entry's claim.
+func (w OutboxWrites) Retry(ctx context.Context, id string, cause string, next time.Time) error {
+	return w.Change(ctx, id, func(n *Notification) {
+		n.Attempts++
+		n.LastErr, n.NextAt, n.ClaimedUntil = cause, next, nil
+	})
+}

@@ -92,19 +92,18 @@ func (s *Store) claimEntry(ctx context.Context, id string, rev int64, now, until
 	return e.Notification, nil
 }
 
+// outboxWrites are MarkSent and Retry, written once in package store
+// over changeEntry.
+func (s *Store) outboxWrites() store.OutboxWrites { return store.OutboxWrites{Change: s.changeEntry} }
+
 // MarkSent implements store.Store.
 func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
-	return s.changeEntry(ctx, id, func(n *store.Notification) {
-		n.Sent, n.ClaimedUntil = &at, nil
-	})
+	return s.outboxWrites().MarkSent(ctx, id, at)
 }
 
-// Retry implements store.Store.
+// Retry implements store.Store. It ends the entry's claim.
 func (s *Store) Retry(ctx context.Context, id string, cause string, next time.Time) error {
-	return s.changeEntry(ctx, id, func(n *store.Notification) {
-		n.Attempts++
-		n.LastErr, n.NextAt, n.ClaimedUntil = cause, next, nil
-	})
+	return s.outboxWrites().Retry(ctx, id, cause, next)
 }
 
 // Notifications implements store.Store.
