@@ -66,9 +66,28 @@ const (
 	DefaultProject = "default"
 )
 
+// Store is what the metadata service needs of the metadata store: teams,
+// projects and tests, and runs as the API creates, lists and aborts them
+// (never their leases, snapshots or outbox). *sqlite.Store and
+// *mongo.Store satisfy it; the methods are documented on store.Store.
+type Store interface {
+	PutTeam(ctx context.Context, t store.Team) error
+	Team(ctx context.Context, name string) (store.Team, error)
+	PutProject(ctx context.Context, p store.Project) error
+	SaveTest(ctx context.Context, t store.Test) (store.Test, error)
+	Test(ctx context.Context, id string, version int) (store.Test, error)
+	Tests(ctx context.Context, f store.TestFilter) ([]store.Test, error)
+	CreateRun(ctx context.Context, r store.Run) error
+	Run(ctx context.Context, id string) (store.Run, error)
+	Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	Transition(ctx context.Context, id string, to store.State, reason string, at time.Time) (store.Run, error)
+	RequestAbort(ctx context.Context, id, reason string) (store.Run, error)
+	Report(ctx context.Context, runID string) (json.RawMessage, error)
+}
+
 // Service is the metadata service in process.
 type Service struct {
-	store     store.Store
+	store     Store
 	validator validator.Validator
 	// planFiles are the files of inline plans (see SetPlanFiles).
 	planFiles fs.FS
@@ -78,7 +97,7 @@ type Service struct {
 }
 
 // New returns the metadata service over st, validating plans with v.
-func New(st store.Store, v validator.Validator, logger *slog.Logger, reg prometheus.Registerer) *Service {
+func New(st Store, v validator.Validator, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "loadfleet_metadata_runs_started_total", Help: "Runs queued, by team.",
 	}, []string{"team"})

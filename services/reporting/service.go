@@ -20,6 +20,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/reporting/link"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
+	"github.com/loadfleet/loadfleet/services/shardtoken"
 )
 
 // Sentinels of the reporting service.
@@ -72,10 +73,25 @@ type LinkConfig struct {
 	RequireToken func(http.Handler) http.Handler
 }
 
+// Store is what the reporting service needs of the metadata store: the
+// run and its team (for the verdict and the notifications), the report
+// document, and the snapshot spool it merges again after a restart.
+// *sqlite.Store and *mongo.Store satisfy it; the methods are documented
+// on store.Store.
+type Store interface {
+	shardtoken.RunReader
+	Team(ctx context.Context, name string) (store.Team, error)
+	PutReport(ctx context.Context, runID string, doc json.RawMessage) error
+	Report(ctx context.Context, runID string) (json.RawMessage, error)
+	PutSnapshots(ctx context.Context, runID string, snaps ...store.Snapshot) error
+	Snapshots(ctx context.Context, runID string) ([]store.Snapshot, error)
+	DeleteSnapshots(ctx context.Context, runID string) error
+}
+
 // Service is the reporting service in process.
 type Service struct {
 	cfg     Config
-	store   store.Store
+	store   Store
 	sink    series.Sink
 	reader  series.Reader
 	outbox  Outbox
@@ -99,7 +115,7 @@ type liveRun struct {
 }
 
 // New returns the reporting service. outbox may be nil (no notifications).
-func New(cfg Config, st store.Store, sink series.Sink, reader series.Reader, outbox Outbox, logger *slog.Logger, reg prometheus.Registerer) *Service {
+func New(cfg Config, st Store, sink series.Sink, reader series.Reader, outbox Outbox, logger *slog.Logger, reg prometheus.Registerer) *Service {
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
 	}

@@ -75,9 +75,14 @@ func RunID(token string) (string, error) {
 	return id.RunID, err
 }
 
+// RunReader reads a run: all Authenticate needs of the metadata store.
+type RunReader interface {
+	Run(ctx context.Context, id string) (store.Run, error)
+}
+
 // Authenticate returns the run and shard a request's bearer token stands
 // for, or writes the error answer.
-func Authenticate(ctx context.Context, st store.Store, w http.ResponseWriter, r *http.Request) (store.Run, *store.Shard, bool) {
+func Authenticate(ctx context.Context, st RunReader, w http.ResponseWriter, r *http.Request) (store.Run, *store.Shard, bool) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	runID, err := RunID(token)
 	if !ok || err != nil {

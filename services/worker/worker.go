@@ -25,6 +25,7 @@ import (
 	"github.com/loadfleet/loadfleet/services/job"
 	"github.com/loadfleet/loadfleet/services/metadata/store"
 	"github.com/loadfleet/loadfleet/services/reporting"
+	"github.com/loadfleet/loadfleet/services/shardtoken"
 )
 
 // Config is a worker's configuration, declared once: the server's
@@ -106,11 +107,25 @@ type Sources interface {
 // sourceTimeout bounds finding a run's checkout when a spec is built.
 const sourceTimeout = 2 * time.Minute
 
+// Store is what a worker needs of the metadata store: reading and
+// writing the runs it drives, their transitions, and their leases.
+// *sqlite.Store and *mongo.Store satisfy it.
+type Store interface {
+	shardtoken.RunReader
+	// UpdateRun, Transition, ClaimRun, RenewLease and ReleaseLease are
+	// documented on store.Store.
+	UpdateRun(ctx context.Context, r store.Run) (store.Run, error)
+	Transition(ctx context.Context, id string, to store.State, reason string, at time.Time) (store.Run, error)
+	ClaimRun(ctx context.Context, worker string, ttl time.Duration, now time.Time) (store.Run, error)
+	RenewLease(ctx context.Context, id, worker string, ttl time.Duration, now time.Time) error
+	ReleaseLease(ctx context.Context, id, worker string) error
+}
+
 // Worker claims and drives runs.
 type Worker struct {
 	cfg       Config
 	sources   Sources
-	store     store.Store
+	store     Store
 	jobs      job.API
 	reporting reporting.API
 	logger    *slog.Logger
@@ -121,7 +136,7 @@ type Worker struct {
 // New returns a worker. It drives nothing until Run. sources (nil: git
 // sources are disabled) finds the checkouts executors read plans' files
 // from.
-func New(cfg Config, st store.Store, jobs job.API, rep reporting.API, sources Sources, logger *slog.Logger, reg prometheus.Registerer) *Worker {
+func New(cfg Config, st Store, jobs job.API, rep reporting.API, sources Sources, logger *slog.Logger, reg prometheus.Registerer) *Worker {
 	cfg = cfg.WithDefaults()
 	return &Worker{cfg: cfg, sources: sources, store: st, jobs: jobs, reporting: rep, logger: logger,
 		metrics: newMetrics(reg), now: func() time.Time { return time.Now().UTC() }}
@@ -272,25 +287,32 @@ func (w *Worker) update(ctx context.Context, runID string, change func(*store.Ru
 	return Update(ctx, w.store, runID, change)
 }
 
+// RunUpdater reads and conditionally replaces runs: what Update needs.
+type RunUpdater interface {
+	shardtoken.RunReader
+	UpdateRun(ctx context.Context, r store.Run) (store.Run, error)
+}
+
 // Update applies change to the stored run with optimistic concurrency,
-// re-reading and re-applying it when another writer got in between.
-func Update(ctx context.Context, st store.Store, runID string, change func(*store.Run) error) (store.Run, error) {
-	for attempt := 0; ; attempt++ {
-		run, err := st.Run(ctx, runID)
-		if err != nil {
-			return run, err
-		}
-		if err := change(&run); err != nil {
-			return run, err
-		}
-		next, err := st.UpdateRun(ctx, run)
-		if !errors.Is(err, store.ErrConflict) || attempt >= 50 {
-			return next, err
-		}
-		if err := sleep(ctx, time.Duration(attempt+1)*5*time.Millisecond); err != nil {
-			return run, err
-		}
+// re-reading and re-applying it when another writer got in between (the
+// store's one retry loop, store.RetryRaced).
+func Update(ctx context.Context, st RunUpdater, runID string, change func(*store.Run) error) (store.Run, error) {
+	return store.RunWrites{Swap: updateSwapper{st}}.Mutate(ctx, runID, func(r *store.Run) (bool, error) {
+		return true, change(r)
+	})
+}
+
+// updateSwapper swaps runs in through UpdateRun, so a change never touches
+// the state, transitions or lease; its conflict is a lost race to retry.
+type updateSwapper struct{ RunUpdater }
+
+// SwapRun implements store.RunSwapper.
+func (u updateSwapper) SwapRun(ctx context.Context, r store.Run) (store.Run, error) {
+	out, err := u.UpdateRun(ctx, r)
+	if errors.Is(err, store.ErrConflict) {
+		return out, fmt.Errorf("%w: %w", store.ErrRaced, err)
 	}
+	return out, err
 }
 
 // parsePlan reads the run's plan snapshot.

@@ -1,8 +1,10 @@
 // Package store is the metadata store's contract: the records the control
 // plane keeps (teams, projects, versioned tests, runs with their state
 // machine, reports, the notification outbox) and the Store interface that
-// the SQLite and MongoDB implementations satisfy. storetest holds the
-// contract suite both run.
+// the SQLite and MongoDB implementations satisfy. A driver implements one
+// compare-and-swap of a run (RunSwapper); the run updates over it, and
+// the one retry loop of optimistic writes (RetryRaced), are written here
+// once. storetest holds the contract suite both run.
 package store
 
 import (

@@ -80,6 +80,16 @@ func (c DispatcherConfig) withDefaults() DispatcherConfig {
 	return c
 }
 
+// Outbox is the notification outbox in the metadata store: what a
+// dispatcher needs of it. *sqlite.Store and *mongo.Store satisfy it; the
+// methods are documented on store.Store.
+type Outbox interface {
+	Enqueue(ctx context.Context, n ...store.Notification) error
+	ClaimNotifications(ctx context.Context, now time.Time, claimFor time.Duration, limit int) ([]store.Notification, error)
+	MarkSent(ctx context.Context, id string, at time.Time) error
+	Retry(ctx context.Context, id string, err string, next time.Time) error
+}
+
 // Dispatcher sends the outbox's due notifications. Any number of
 // dispatchers, in any number of processes, may share one store: an entry
 // is claimed before it is sent, and marked sent right after its Send
@@ -89,7 +99,7 @@ func (c DispatcherConfig) withDefaults() DispatcherConfig {
 // give such a resend the same idempotency key (the email Message-ID, the
 // Slack message metadata) so receivers can tell.
 type Dispatcher struct {
-	store   store.Store
+	store   Outbox
 	senders map[string]Sender
 	cfg     DispatcherConfig
 	render  RenderFunc
@@ -101,7 +111,7 @@ type Dispatcher struct {
 // NewDispatcher returns a dispatcher over st. senders is keyed by channel
 // (see Senders); render builds a run's message when one of its entries is
 // sent. Metrics are registered on reg when it is not nil.
-func NewDispatcher(st store.Store, senders map[string]Sender, cfg DispatcherConfig, render RenderFunc, logger *slog.Logger, reg prometheus.Registerer) (*Dispatcher, error) {
+func NewDispatcher(st Outbox, senders map[string]Sender, cfg DispatcherConfig, render RenderFunc, logger *slog.Logger, reg prometheus.Registerer) (*Dispatcher, error) {
 	cfg = cfg.withDefaults()
 	if cfg.ClaimFor <= cfg.SendTimeout {
 		return nil, fmt.Errorf("%w: claimFor %s must exceed sendTimeout %s", ErrConfig, cfg.ClaimFor, cfg.SendTimeout)

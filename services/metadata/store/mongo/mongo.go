@@ -39,8 +39,9 @@ type Store struct {
 	logger   *slog.Logger
 }
 
-// staleTicketAfter: see tickets.staleAfter.
-const staleTicketAfter = 15 * time.Second
+// staleTicketAfter: see tickets.staleAfter. It is half of store.RaceBudget,
+// so a write that keeps losing outlasts a dead writer's ticket.
+const staleTicketAfter = store.RaceBudget / 2
 
 // New connects to the server at uri, uses database and creates the
 // indexes the store queries by.

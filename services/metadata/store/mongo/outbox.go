@@ -61,7 +61,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, claimFor 
 	out := []store.Notification{}
 	for _, c := range cands {
 		n, err := s.claimEntry(ctx, c.ID, c.Rev, now, until)
-		if errors.Is(err, errRaced) {
+		if errors.Is(err, store.ErrRaced) {
 			continue // another dispatcher has it
 		}
 		if err != nil {
@@ -87,24 +87,23 @@ func (s *Store) claimEntry(ctx context.Context, id string, rev int64, now, until
 	}
 	s.tickets.release(ctx, outboxKey(id), next)
 	if err != nil {
-		return store.Notification{}, fmt.Errorf("notification %s changed before the claim: %w", id, errRaced)
+		return store.Notification{}, fmt.Errorf("notification %s changed before the claim: %w", id, store.ErrRaced)
 	}
 	return e.Notification, nil
 }
 
+// outboxWrites are MarkSent and Retry, written once in package store
+// over changeEntry.
+func (s *Store) outboxWrites() store.OutboxWrites { return store.OutboxWrites{Change: s.changeEntry} }
+
 // MarkSent implements store.Store.
 func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
-	return s.changeEntry(ctx, id, func(n *store.Notification) {
-		n.Sent, n.ClaimedUntil = &at, nil
-	})
+	return s.outboxWrites().MarkSent(ctx, id, at)
 }
 
-// Retry implements store.Store.
+// Retry implements store.Store. It ends the entry's claim.
 func (s *Store) Retry(ctx context.Context, id string, cause string, next time.Time) error {
-	return s.changeEntry(ctx, id, func(n *store.Notification) {
-		n.Attempts++
-		n.LastErr, n.NextAt, n.ClaimedUntil = cause, next, nil
-	})
+	return s.outboxWrites().Retry(ctx, id, cause, next)
 }
 
 // Notifications implements store.Store.
@@ -123,7 +122,7 @@ func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notifi
 // changeEntry applies change to a stored entry and writes it as the next
 // revision, reading again when another writer got there first.
 func (s *Store) changeEntry(ctx context.Context, id string, change func(*store.Notification)) error {
-	return retryRaced(ctx, "notification "+id, func() error {
+	return store.RetryRaced(ctx, "notification "+id, func() error {
 		e, err := findOne[outboxEntry](ctx, s.outbox, bson.M{"_id": id}, "notification", id)
 		if err != nil {
 			return err
@@ -140,7 +139,7 @@ func (s *Store) changeEntry(ctx context.Context, id string, change func(*store.N
 		}
 		s.tickets.release(ctx, outboxKey(id), e.Rev)
 		if res.MatchedCount == 0 {
-			return fmt.Errorf("notification %s is no longer at revision %d: %w", id, from, errRaced)
+			return fmt.Errorf("notification %s is no longer at revision %d: %w", id, from, store.ErrRaced)
 		}
 		return nil
 	})

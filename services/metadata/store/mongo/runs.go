@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -63,10 +62,9 @@ func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error
 	return findAll[store.Run](ctx, s.runs, filter, opts)
 }
 
-// writeRun replaces the stored revision r.Version of r with r as the next
-// revision, and returns what is stored; errRaced if the stored run is no
-// longer at r.Version.
-func (s *Store) writeRun(ctx context.Context, r store.Run) (store.Run, error) {
+// SwapRun implements store.RunSwapper: it replaces the stored revision
+// r.Version of r with r as the next revision, and returns what is stored.
+func (s *Store) SwapRun(ctx context.Context, r store.Run) (store.Run, error) {
 	from := r.Version
 	r.Version++
 	if err := s.tickets.take(ctx, runKey(r.ID), r.Version); err != nil {
@@ -78,7 +76,7 @@ func (s *Store) writeRun(ctx context.Context, r store.Run) (store.Run, error) {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// The run is past from: tickets up to from+1 are obsolete.
 		s.tickets.release(ctx, runKey(r.ID), r.Version)
-		return store.Run{}, fmt.Errorf("run %s is no longer at version %d: %w", r.ID, from, errRaced)
+		return store.Run{}, fmt.Errorf("run %s is no longer at version %d: %w", r.ID, from, store.ErrRaced)
 	}
 	if err != nil {
 		return store.Run{}, wrap(err)
@@ -87,86 +85,22 @@ func (s *Store) writeRun(ctx context.Context, r store.Run) (store.Run, error) {
 	return out, nil
 }
 
-// mutate applies change to the stored run and writes it, reading again
-// when another writer got there first. change reports whether it changed
-// anything; an unchanged run is not written.
-func (s *Store) mutate(ctx context.Context, id string, change func(r *store.Run) (bool, error)) (store.Run, error) {
-	var out store.Run
-	err := retryRaced(ctx, "run "+id, func() error {
-		r, err := s.Run(ctx, id)
-		if err != nil {
-			return err
-		}
-		changed, err := change(&r)
-		if err != nil || !changed {
-			out = r
-			return err
-		}
-		out, err = s.writeRun(ctx, r)
-		return err
-	})
-	return out, err
-}
-
-// raceBudget bounds how long a write keeps losing to other writers before
-// it gives up with ErrConflict (past a dead writer's stale ticket).
-const raceBudget = 2 * staleTicketAfter
-
-// retryRaced runs attempt until it does not return errRaced, backing off
-// with jitter so that racing writers fall out of step.
-func retryRaced(ctx context.Context, what string, attempt func() error) error {
-	deadline := time.Now().Add(raceBudget)
-	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		err := attempt()
-		if !errors.Is(err, errRaced) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mongo store: %s kept changing for %s: %w", what, raceBudget, store.ErrConflict)
-		}
-		timer := time.NewTimer(wait/2 + rand.N(wait))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("mongo store: %s: %w", what, ctx.Err())
-		case <-timer.C:
-		}
-	}
-}
+// writes are the run updates, written once in package store over SwapRun.
+func (s *Store) writes() store.RunWrites { return store.RunWrites{Swap: s} }
 
 // UpdateRun implements store.Store.
 func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
-	stored, err := s.Run(ctx, r.ID)
-	if err != nil {
-		return store.Run{}, err
-	}
-	if stored.Version != r.Version {
-		return store.Run{}, fmt.Errorf("run %s is at version %d, not %d: %w", r.ID, stored.Version, r.Version, store.ErrConflict)
-	}
-	r.State, r.Transitions, r.Lease = stored.State, stored.Transitions, stored.Lease
-	out, err := s.writeRun(ctx, r)
-	if errors.Is(err, errRaced) {
-		return store.Run{}, fmt.Errorf("%w: %w", store.ErrConflict, err)
-	}
-	return out, err
+	return s.writes().UpdateRun(ctx, r)
 }
 
 // Transition implements store.Store.
 func (s *Store) Transition(ctx context.Context, id string, to store.State, reason string, at time.Time) (store.Run, error) {
-	return s.mutate(ctx, id, func(r *store.Run) (bool, error) {
-		return true, store.Apply(r, to, reason, at)
-	})
+	return s.writes().Transition(ctx, id, to, reason, at)
 }
 
 // RequestAbort implements store.Store.
 func (s *Store) RequestAbort(ctx context.Context, id, reason string) (store.Run, error) {
-	return s.mutate(ctx, id, func(r *store.Run) (bool, error) {
-		if r.State.Terminal() || r.AbortWanted {
-			return false, nil
-		}
-		r.AbortWanted, r.Reason = true, reason
-		return true, nil
-	})
+	return s.writes().RequestAbort(ctx, id, reason)
 }
 
 // claimable selects the runs that need a worker at now. A lease is
@@ -199,7 +133,7 @@ func (s *Store) ClaimRun(ctx context.Context, worker string, ttl time.Duration, 
 	lease := store.Lease{Worker: worker, Until: now.Add(ttl)}
 	for _, c := range cands {
 		r, err := s.claimOne(ctx, c.ID, c.Version, lease, now)
-		if errors.Is(err, errRaced) {
+		if errors.Is(err, store.ErrRaced) {
 			continue
 		}
 		return r, err
@@ -223,31 +157,17 @@ func (s *Store) claimOne(ctx context.Context, id string, version int64, lease st
 	}
 	s.tickets.release(ctx, runKey(id), next)
 	if err != nil {
-		return store.Run{}, fmt.Errorf("run %s changed before the claim: %w", id, errRaced)
+		return store.Run{}, fmt.Errorf("run %s changed before the claim: %w", id, store.ErrRaced)
 	}
 	return out, nil
 }
 
 // RenewLease implements store.Store.
 func (s *Store) RenewLease(ctx context.Context, id, worker string, ttl time.Duration, now time.Time) error {
-	_, err := s.mutate(ctx, id, func(r *store.Run) (bool, error) {
-		if r.Lease == nil || r.Lease.Worker != worker {
-			return false, fmt.Errorf("run %s: %w", id, store.ErrLeaseLost)
-		}
-		r.Lease.Until = now.Add(ttl)
-		return true, nil
-	})
-	return err
+	return s.writes().RenewLease(ctx, id, worker, ttl, now)
 }
 
 // ReleaseLease implements store.Store.
 func (s *Store) ReleaseLease(ctx context.Context, id, worker string) error {
-	_, err := s.mutate(ctx, id, func(r *store.Run) (bool, error) {
-		if r.Lease == nil || r.Lease.Worker != worker {
-			return false, nil
-		}
-		r.Lease = nil
-		return true, nil
-	})
-	return err
+	return s.writes().ReleaseLease(ctx, id, worker)
 }

@@ -9,11 +9,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
-)
 
-// errRaced says another writer changed (or is changing) the record between
-// the read and the write: the caller re-reads, or reports a conflict.
-var errRaced = errors.New("raced with another writer")
+	"github.com/loadfleet/loadfleet/services/metadata/store"
+)
 
 // tickets make the store's compare-and-set writes atomic on servers whose
 // writes are not: FerretDB 1.x runs findAndModify and update as "query,
@@ -45,7 +43,7 @@ type ticket struct {
 // maxTakeovers bounds the stale tickets skipped for one revision.
 const maxTakeovers = 8
 
-// take reserves the write of revision rev of record of; errRaced when
+// take reserves the write of revision rev of record of; store.ErrRaced when
 // another writer holds it. A nil *tickets reserves nothing.
 func (g *tickets) take(ctx context.Context, of string, rev int64) error {
 	if g == nil {
@@ -63,17 +61,17 @@ func (g *tickets) take(ctx context.Context, of string, rev int64) error {
 		var held ticket
 		if err := g.coll.FindOne(ctx, bson.M{"_id": t.ID}).Decode(&held); err != nil {
 			if errors.Is(err, mongo.ErrNoDocuments) {
-				return fmt.Errorf("%s revision %d was just written: %w", of, rev, errRaced) // released after its write
+				return fmt.Errorf("%s revision %d was just written: %w", of, rev, store.ErrRaced) // released after its write
 			}
 			return wrap(err)
 		}
 		if time.Since(held.At) < g.staleAfter {
-			return fmt.Errorf("%s revision %d is being written: %w", of, rev, errRaced)
+			return fmt.Errorf("%s revision %d is being written: %w", of, rev, store.ErrRaced)
 		}
 		g.logger.Warn("taking over a stale write ticket: its writer died between taking it and writing",
 			"ticket", held.ID, "age", time.Since(held.At).Round(time.Millisecond))
 	}
-	return fmt.Errorf("%s revision %d: %d stale tickets: %w", of, rev, maxTakeovers, errRaced)
+	return fmt.Errorf("%s revision %d: %d stale tickets: %w", of, rev, maxTakeovers, store.ErrRaced)
 }
 
 // release drops the tickets of revisions up to rev once rev is written:

@@ -32,15 +32,15 @@ func TestTickets(t *testing.T) {
 	if err := g.take(ctx, "runs/r-1", 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.take(ctx, "runs/r-1", 2); !errors.Is(err, errRaced) {
-		t.Fatalf("second take of a fresh ticket: %v, want errRaced", err)
+	if err := g.take(ctx, "runs/r-1", 2); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("second take of a fresh ticket: %v, want store.ErrRaced", err)
 	}
 	time.Sleep(250 * time.Millisecond)
 	if err := g.take(ctx, "runs/r-1", 2); err != nil {
 		t.Fatalf("take over of a stale ticket: %v", err)
 	}
-	if err := g.take(ctx, "runs/r-1", 2); !errors.Is(err, errRaced) {
-		t.Fatalf("take after the takeover: %v, want errRaced (the new holder is fresh)", err)
+	if err := g.take(ctx, "runs/r-1", 2); !errors.Is(err, store.ErrRaced) {
+		t.Fatalf("take after the takeover: %v, want store.ErrRaced (the new holder is fresh)", err)
 	}
 	if err := g.take(ctx, "runs/r-1", 3); err != nil {
 		t.Fatal(err)

@@ -57,19 +57,20 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, claimFor 
 	return out, err
 }
 
+// outboxWrites are MarkSent and Retry, written once in package store
+// over changeNotification.
+func (s *Store) outboxWrites() store.OutboxWrites {
+	return store.OutboxWrites{Change: s.changeNotification}
+}
+
 // MarkSent implements store.Store.
 func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
-	return s.changeNotification(ctx, id, func(n *store.Notification) {
-		n.Sent, n.ClaimedUntil = &at, nil
-	})
+	return s.outboxWrites().MarkSent(ctx, id, at)
 }
 
 // Retry implements store.Store. It ends the entry's claim.
 func (s *Store) Retry(ctx context.Context, id string, cause string, next time.Time) error {
-	return s.changeNotification(ctx, id, func(n *store.Notification) {
-		n.Attempts++
-		n.LastErr, n.NextAt, n.ClaimedUntil = cause, next, nil
-	})
+	return s.outboxWrites().Retry(ctx, id, cause, next)
 }
 
 // Notifications implements store.Store. They are listed by ID.
@@ -77,6 +78,8 @@ func (s *Store) Notifications(ctx context.Context, runID string) ([]store.Notifi
 	return list(ctx, s.db, decodeDoc[store.Notification], `SELECT doc FROM outbox WHERE run_id = ? ORDER BY id`, runID)
 }
 
+// changeNotification is the store.ChangeNotification of SQLite: the entry
+// is read, changed and written in one write transaction.
 func (s *Store) changeNotification(ctx context.Context, id string, change func(*store.Notification)) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		found, err := list(ctx, tx, decodeDoc[store.Notification], `SELECT doc FROM outbox WHERE id = ?`, id)

@@ -114,63 +114,43 @@ func (s *Store) Runs(ctx context.Context, f store.RunFilter) ([]store.Run, error
 	return list(ctx, s.db, decodeRun, q, args...)
 }
 
-// errUnchanged tells mutate that change left the run as it was: nothing is
-// written and the stored run is returned.
-var errUnchanged = fmt.Errorf("unchanged")
-
-// mutate applies change to a run inside one write transaction and stores
-// it with the next version.
-func (s *Store) mutate(ctx context.Context, id string, change func(r *store.Run) error) (store.Run, error) {
-	var out store.Run
+// SwapRun implements store.RunSwapper: the stored run's version is
+// compared and r written in one write transaction.
+func (s *Store) SwapRun(ctx context.Context, r store.Run) (store.Run, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := getRun(ctx, tx, id)
+		stored, err := getRun(ctx, tx, r.ID)
 		if err != nil {
 			return err
 		}
-		if err := change(&r); err == errUnchanged {
-			out = r
-			return nil
-		} else if err != nil {
-			return err
+		if stored.Version != r.Version {
+			return fmt.Errorf("run %s is no longer at version %d: %w", r.ID, r.Version, store.ErrRaced)
 		}
-		r.ID = id
 		r.Version++
-		out = r
 		return putRun(ctx, tx, r, `UPDATE runs SET team = ?, project = ?, state = ?, created = ?, lease_until = ?,
 			version = ?, plan = ?, doc = ? WHERE id = ?`)
 	})
-	return out, err
+	if err != nil {
+		return store.Run{}, err
+	}
+	return r, nil
 }
+
+// writes are the run updates, written once in package store over SwapRun.
+func (s *Store) writes() store.RunWrites { return store.RunWrites{Swap: s} }
 
 // UpdateRun implements store.Store.
 func (s *Store) UpdateRun(ctx context.Context, r store.Run) (store.Run, error) {
-	return s.mutate(ctx, r.ID, func(stored *store.Run) error {
-		if stored.Version != r.Version {
-			return fmt.Errorf("run %s is at version %d, not %d: %w", r.ID, stored.Version, r.Version, store.ErrConflict)
-		}
-		r.State, r.Transitions, r.Lease = stored.State, stored.Transitions, stored.Lease
-		*stored = r
-		return nil
-	})
+	return s.writes().UpdateRun(ctx, r)
 }
 
 // Transition implements store.Store.
 func (s *Store) Transition(ctx context.Context, id string, to store.State, reason string, at time.Time) (store.Run, error) {
-	return s.mutate(ctx, id, func(r *store.Run) error {
-		return store.Apply(r, to, reason, at)
-	})
+	return s.writes().Transition(ctx, id, to, reason, at)
 }
 
-// RequestAbort implements store.Store. The first request's reason stays;
-// an ended run is left as it is.
+// RequestAbort implements store.Store.
 func (s *Store) RequestAbort(ctx context.Context, id, reason string) (store.Run, error) {
-	return s.mutate(ctx, id, func(r *store.Run) error {
-		if r.State.Terminal() || r.AbortWanted {
-			return errUnchanged
-		}
-		r.AbortWanted, r.Reason = true, reason
-		return nil
-	})
+	return s.writes().RequestAbort(ctx, id, reason)
 }
 
 // ClaimRun implements store.Store. A lease is expired from its Until on.
@@ -199,27 +179,12 @@ func (s *Store) ClaimRun(ctx context.Context, worker string, ttl time.Duration, 
 	return out, err
 }
 
-// RenewLease implements store.Store. The holder may renew a lease that
-// expired as long as nobody claimed the run since.
+// RenewLease implements store.Store.
 func (s *Store) RenewLease(ctx context.Context, id, worker string, ttl time.Duration, now time.Time) error {
-	_, err := s.mutate(ctx, id, func(r *store.Run) error {
-		if r.Lease == nil || r.Lease.Worker != worker {
-			return fmt.Errorf("run %s: %w", id, store.ErrLeaseLost)
-		}
-		r.Lease.Until = now.Add(ttl)
-		return nil
-	})
-	return err
+	return s.writes().RenewLease(ctx, id, worker, ttl, now)
 }
 
 // ReleaseLease implements store.Store.
 func (s *Store) ReleaseLease(ctx context.Context, id, worker string) error {
-	_, err := s.mutate(ctx, id, func(r *store.Run) error {
-		if r.Lease == nil || r.Lease.Worker != worker {
-			return errUnchanged
-		}
-		r.Lease = nil
-		return nil
-	})
-	return err
+	return s.writes().ReleaseLease(ctx, id, worker)
 }
