@@ -18,14 +18,6 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// Histogram geometry of snapshot histograms: microseconds, 1 µs to 1 h, 3
-// significant digits.
-const (
-	histLowest  = 1
-	histHighest = int64(time.Hour / time.Microsecond)
-	histDigits  = 3
-)
-
 // Summary is a Sink that merges every snapshot in memory into the end-of-run
 // summary of a standalone run: histograms are merged exactly, so the
 // percentiles are those of all requests, never averages of per-second ones.
@@ -55,15 +47,15 @@ type requestAcc struct {
 func newRequestAcc() *requestAcc {
 	return &requestAcc{
 		ko:      map[string]int64{},
-		latency: hdrhistogram.New(histLowest, histHighest, histDigits),
-		service: hdrhistogram.New(histLowest, histHighest, histDigits),
+		latency: hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits),
+		service: hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits),
 	}
 }
 
 // NewSummary returns an empty summary.
 func NewSummary() *Summary {
 	return &Summary{requests: map[string]*requestAcc{}, total: newRequestAcc(),
-		lag: hdrhistogram.New(histLowest, histHighest, histDigits)}
+		lag: hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits)}
 }
 
 // Send merges one snapshot. A histogram that does not decode is recorded as

@@ -7,7 +7,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/loadfleet/loadfleet/executors/stats"
 	"github.com/loadfleet/loadfleet/schemas/plan"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
@@ -111,8 +110,8 @@ func decodeHistogram(raw []byte) (*hdrhistogram.PackedHistogram, error) {
 	if h.TotalCount() > maxCount {
 		return nil, fmt.Errorf("%w: histogram of %d values", ErrBadSnapshot, h.TotalCount())
 	}
-	if h.LowestTrackableValue() == stats.HistLowest && h.HighestTrackableValue() == stats.HistHighest &&
-		h.SignificantFigures() == stats.HistDigits {
+	if h.LowestTrackableValue() == wire.HistLowest && h.HighestTrackableValue() == wire.HistHighest &&
+		h.SignificantFigures() == wire.HistDigits {
 		return h, nil
 	}
 	norm := newPacked()

@@ -6,7 +6,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/loadfleet/loadfleet/executors/stats"
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
@@ -67,7 +66,7 @@ func newTally() *tally {
 // of count each) and merges in time linear in them, where a dense one is
 // ~190 kB whatever it holds.
 func newPacked() *hdrhistogram.PackedHistogram {
-	return hdrhistogram.NewPacked(stats.HistLowest, stats.HistHighest, stats.HistDigits)
+	return hdrhistogram.NewPacked(wire.HistLowest, wire.HistHighest, wire.HistDigits)
 }
 
 func (t *tally) add(r *request) {
