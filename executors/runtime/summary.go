@@ -18,22 +18,14 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// Histogram geometry of snapshot histograms: microseconds, 1 µs to 1 h, 3
-// significant digits.
-const (
-	histLowest  = 1
-	histHighest = int64(time.Hour / time.Microsecond)
-	histDigits  = 3
-)
-
 // Summary is a Sink that merges every snapshot in memory into the end-of-run
 // summary of a standalone run: histograms are merged exactly, so the
 // percentiles are those of all requests, never averages of per-second ones.
 // It is safe for concurrent use.
 type Summary struct {
 	mu        sync.Mutex
-	requests  map[string]*requestAcc
-	total     *requestAcc
+	requests  map[string]*stats.Tally
+	total     *stats.Tally
 	arrivals  wire.Arrivals
 	first     time.Time
 	last      time.Time
@@ -45,25 +37,10 @@ type Summary struct {
 	errs      []error
 }
 
-type requestAcc struct {
-	ok      int64
-	ko      map[string]int64
-	latency *hdrhistogram.Histogram
-	service *hdrhistogram.Histogram
-}
-
-func newRequestAcc() *requestAcc {
-	return &requestAcc{
-		ko:      map[string]int64{},
-		latency: hdrhistogram.New(histLowest, histHighest, histDigits),
-		service: hdrhistogram.New(histLowest, histHighest, histDigits),
-	}
-}
-
 // NewSummary returns an empty summary.
 func NewSummary() *Summary {
-	return &Summary{requests: map[string]*requestAcc{}, total: newRequestAcc(),
-		lag: hdrhistogram.New(histLowest, histHighest, histDigits)}
+	return &Summary{requests: map[string]*stats.Tally{}, total: stats.NewTally(),
+		lag: hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits)}
 }
 
 // Send merges one snapshot. A histogram that does not decode is recorded as
@@ -94,7 +71,7 @@ func (s *Summary) Send(_ context.Context, snap wire.Snapshot) error {
 	for _, rs := range snap.Requests {
 		acc := s.requests[rs.Name]
 		if acc == nil {
-			acc = newRequestAcc()
+			acc = stats.NewTally()
 			s.requests[rs.Name] = acc
 		}
 		if err := addRequest(rs, acc, s.total); err != nil {
@@ -104,37 +81,22 @@ func (s *Summary) Send(_ context.Context, snap wire.Snapshot) error {
 	return nil
 }
 
-// addRequest adds one request's interval to its accumulator and to the
-// total, decoding each histogram once. The summary runs beside the tool,
-// on its CPU, so it pauses between its passes over histograms (see
-// stepPause).
-func addRequest(rs wire.RequestStats, accs ...*requestAcc) error {
-	for _, a := range accs {
-		a.ok += rs.OK
-		for reason, n := range rs.KO {
-			a.ko[reason] += n
-		}
+// addRequest adds one request's interval to its tally and to the total,
+// decoding each histogram once. The summary runs beside the tool, on its
+// CPU, so it pauses between its passes over histograms (see stepPause).
+func addRequest(rs wire.RequestStats, tallies ...*stats.Tally) error {
+	in := stats.Interval{OK: rs.OK, Sent: rs.BytesSent, Received: rs.BytesReceived, KO: rs.KO}
+	var err error
+	if in.Latency, err = stats.DecodePacked(rs.Latency); err == nil {
+		in.Service, err = stats.DecodePacked(rs.Service)
 	}
-	for _, h := range []struct {
-		enc  []byte
-		into func(*requestAcc) *hdrhistogram.Histogram
-	}{
-		{rs.Latency, func(a *requestAcc) *hdrhistogram.Histogram { return a.latency }},
-		{rs.Service, func(a *requestAcc) *hdrhistogram.Histogram { return a.service }},
-	} {
-		if len(h.enc) == 0 {
-			continue
-		}
-		decoded, err := stats.DecodeHistogram(h.enc)
-		if err != nil {
-			return err
-		}
-		for _, a := range accs {
-			time.Sleep(stepPause)
-			h.into(a).Merge(decoded)
-		}
+	// The counts, and a histogram that decoded before one that did not,
+	// are added even so: the error is the summary's (Err), as it always was.
+	for _, t := range tallies {
+		time.Sleep(stepPause)
+		t.Add(in)
 	}
-	return nil
+	return err
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -214,7 +176,7 @@ func (s *Summary) Report() Report {
 		ScheduleLagP99Ms:            s.lagP99Ms,
 		ScheduleLagWorstSecondP99Ms: s.lagP99Ms,
 		PeakRSSBytes:                s.peakRSS,
-		KO:                          maps.Clone(s.total.ko),
+		KO:                          map[string]int64{},
 		Final:                       s.final,
 		Requests:                    []RequestReport{},
 	}
@@ -224,32 +186,26 @@ func (s *Summary) Report() Report {
 	if s.snapshots > 0 {
 		r.DurationSeconds = s.last.Sub(s.first).Seconds()
 	}
-	r.Total = s.total.report("", r.DurationSeconds)
+	total := s.total.Summary("")
+	if total.KOByReason != nil {
+		r.KO = total.KOByReason
+	}
+	r.Total = requestReport(total, r.DurationSeconds)
 	for _, name := range slices.Sorted(maps.Keys(s.requests)) {
-		r.Requests = append(r.Requests, s.requests[name].report(name, r.DurationSeconds))
+		r.Requests = append(r.Requests, requestReport(s.requests[name].Summary(name), r.DurationSeconds))
 	}
 	return r
 }
 
-func (a *requestAcc) report(name string, seconds float64) RequestReport {
-	var ko int64
-	for _, n := range a.ko {
-		ko += n
-	}
-	r := RequestReport{Name: name, Count: a.ok + ko, OK: a.ok, KO: ko}
+// requestReport is the part of s that --output json prints, with its RPS
+// over the run's duration: the standalone report keeps its own field set,
+// which scripts read.
+func requestReport(s wire.Summary, seconds float64) RequestReport {
+	r := RequestReport{Name: s.Name, Count: s.Count, OK: s.OK, KO: s.KO,
+		P50Ms: s.P50Ms, P90Ms: s.P90Ms, P95Ms: s.P95Ms, P99Ms: s.P99Ms,
+		MaxMs: s.MaxMs, MeanMs: s.MeanMs, ServiceP99Ms: s.ServiceP99Ms}
 	if seconds > 0 {
 		r.RPS = float64(r.Count) / seconds
-	}
-	if a.latency.TotalCount() > 0 {
-		r.P50Ms = ms(a.latency.ValueAtQuantile(50))
-		r.P90Ms = ms(a.latency.ValueAtQuantile(90))
-		r.P95Ms = ms(a.latency.ValueAtQuantile(95))
-		r.P99Ms = ms(a.latency.ValueAtQuantile(99))
-		r.MaxMs = ms(a.latency.Max())
-		r.MeanMs = a.latency.Mean() / 1000
-	}
-	if a.service.TotalCount() > 0 {
-		r.ServiceP99Ms = ms(a.service.ValueAtQuantile(99))
 	}
 	return r
 }

@@ -17,7 +17,7 @@ import (
 
 func encode(t *testing.T, valuesUs ...int64) []byte {
 	t.Helper()
-	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	h := hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits)
 	for _, v := range valuesUs {
 		if err := h.RecordValue(v); err != nil {
 			t.Fatal(err)

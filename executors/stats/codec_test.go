@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
 // histogramsToEncode covers an empty histogram, single values, runs of
@@ -20,7 +22,7 @@ func histogramsToEncode(t *testing.T) map[string]*hdrhistogram.Histogram {
 	_ = one.RecordValue(1)
 	out["the lowest value once"] = one
 	wide := NewHistogram()
-	for i, v := range []int64{1, 2, 3, 999, 1000, 1001, 123_456, 9_999_999, HistHighest} {
+	for i, v := range []int64{1, 2, 3, 999, 1000, 1001, 123_456, 9_999_999, wire.HistHighest} {
 		if err := wide.RecordValues(v, int64(1)<<(7*i)); err != nil {
 			t.Fatal(err)
 		}

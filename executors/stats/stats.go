@@ -23,17 +23,10 @@ import (
 	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
-// Histogram geometry of every loadfleet histogram: microseconds, 1 µs to 1 h,
-// 3 significant digits.
-const (
-	HistLowest  = 1
-	HistHighest = int64(time.Hour / time.Microsecond)
-	HistDigits  = 3
-)
-
-// NewHistogram returns an empty histogram with loadfleet's geometry.
+// NewHistogram returns an empty histogram with loadfleet's geometry
+// (wire.HistLowest, wire.HistHighest, wire.HistDigits).
 func NewHistogram() *hdrhistogram.Histogram {
-	h := hdrhistogram.New(HistLowest, HistHighest, HistDigits)
+	h := hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits)
 	// Clearing the fresh counts touches their pages now, when the
 	// histogram is made (at prepare time), instead of with the first
 	// requests of a run: on a virtual machine a page fault costs tens of
@@ -49,8 +42,8 @@ func Micros(d time.Duration) int64 {
 	switch {
 	case us < 0:
 		return 0
-	case us > HistHighest:
-		return HistHighest
+	case us > wire.HistHighest:
+		return wire.HistHighest
 	}
 	return us
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/loadfleet/loadfleet/schemas/wire"
 )
 
 func decode(t *testing.T, b []byte) *hdrhistogram.Histogram {
@@ -79,7 +81,7 @@ func TestRecorderClampsOutOfRangeDurations(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %+v", got)
 	}
-	if lat := decode(t, got[0].Latency); lat.TotalCount() != 1 || lat.Max() < HistHighest*999/1000 {
+	if lat := decode(t, got[0].Latency); lat.TotalCount() != 1 || lat.Max() < wire.HistHighest*999/1000 {
 		t.Errorf("latency count %d max %d", lat.TotalCount(), lat.Max())
 	}
 }

@@ -56,7 +56,7 @@ func (t *Tool) Prepare(_ context.Context, spec *wire.ShardSpec) error {
 	if t.RequestName == "" {
 		t.RequestName = "fake"
 	}
-	t.latency = hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	t.latency = hdrhistogram.New(wire.HistLowest, wire.HistHighest, wire.HistDigits)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package merge
 
 import (
-	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -32,11 +31,8 @@ type decoded struct {
 }
 
 type request struct {
-	name               string
-	ok, sent, received int64
-	ko                 map[string]int64
-	// latency and service are nil when the snapshot carried none.
-	latency, service *hdrhistogram.PackedHistogram
+	name string
+	stats.Interval
 }
 
 // decode checks s and decodes its histograms; offset converts its times to
@@ -65,7 +61,7 @@ func decode(s *wire.Snapshot, offset time.Duration) (*decoded, error) {
 }
 
 func decodeRequest(rs *wire.RequestStats) (request, error) {
-	r := request{name: rs.Name, ok: rs.OK, sent: rs.BytesSent, received: rs.BytesReceived, ko: rs.KO}
+	r := request{name: rs.Name, Interval: stats.Interval{OK: rs.OK, Sent: rs.BytesSent, Received: rs.BytesReceived, KO: rs.KO}}
 	if rs.Name == allRequests {
 		return r, fmt.Errorf("%w: empty request name", ErrBadSnapshot)
 	}
@@ -78,10 +74,10 @@ func decodeRequest(rs *wire.RequestStats) (request, error) {
 		}
 	}
 	var err error
-	if r.latency, err = decodeHistogram(rs.Latency); err != nil {
+	if r.Latency, err = decodeHistogram(rs.Latency); err != nil {
 		return r, fmt.Errorf("latency: %w", err)
 	}
-	if r.service, err = decodeHistogram(rs.Service); err != nil {
+	if r.Service, err = decodeHistogram(rs.Service); err != nil {
 		return r, fmt.Errorf("service time: %w", err)
 	}
 	return r, nil
@@ -96,28 +92,15 @@ func checkCounts(what string, ns ...int64) error {
 	return nil
 }
 
-// decodeHistogram reads the wire form (stats.EncodeHistogram) straight into
-// a sparse histogram: decoding into a dense one would allocate ~190 kB per
-// request name per snapshot. A histogram of another geometry is re-recorded
-// into loadfleet's, and refused if some of its values do not fit.
+// decodeHistogram decodes one histogram of a snapshot (stats.DecodePacked)
+// and bounds its count like every other count of a snapshot.
 func decodeHistogram(raw []byte) (*hdrhistogram.PackedHistogram, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	h, err := hdrhistogram.DecodePacked([]byte(base64.StdEncoding.EncodeToString(raw)))
+	h, err := stats.DecodePacked(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode histogram: %w", ErrBadSnapshot, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
-	if h.TotalCount() > maxCount {
+	if h != nil && h.TotalCount() > maxCount {
 		return nil, fmt.Errorf("%w: histogram of %d values", ErrBadSnapshot, h.TotalCount())
 	}
-	if h.LowestTrackableValue() == stats.HistLowest && h.HighestTrackableValue() == stats.HistHighest &&
-		h.SignificantFigures() == stats.HistDigits {
-		return h, nil
-	}
-	norm := newPacked()
-	if dropped := norm.Merge(h); dropped > 0 {
-		return nil, fmt.Errorf("%w: %d histogram values outside 1 µs to 1 h", ErrBadSnapshot, dropped)
-	}
-	return norm, nil
+	return h, nil
 }

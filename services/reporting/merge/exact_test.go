@@ -10,6 +10,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/loadfleet/loadfleet/executors/stats"
+	"github.com/loadfleet/loadfleet/schemas/wire"
 	"github.com/loadfleet/loadfleet/services/reporting/merge"
 	"github.com/loadfleet/loadfleet/services/reporting/merge/mergetest"
 	"github.com/loadfleet/loadfleet/services/reporting/series"
@@ -32,7 +33,7 @@ var distributions = []struct {
 	{"exponential long tail", func(r *rand.Rand) int64 { return 1 + int64(r.ExpFloat64()*15000) }},
 	{"timeouts at the 1h cap", func(r *rand.Rand) int64 {
 		if r.IntN(100) == 0 {
-			return stats.HistHighest
+			return wire.HistHighest
 		}
 		return 1 + r.Int64N(5000)
 	}},
@@ -92,7 +93,7 @@ func TestMergeOfFourExecutorsIsExact(t *testing.T) {
 			n := 50 + rng.IntN(400)
 			vs := make([]int64, n)
 			for j := range vs {
-				vs[j] = min(max(d.draw(rng), 1), stats.HistHighest)
+				vs[j] = min(max(d.draw(rng), 1), wire.HistHighest)
 			}
 			s.Requests = append(s.Requests, mergetest.Req{Name: name, OK: vs})
 			total.record(t, name, vs)

@@ -353,7 +353,7 @@ func (a *Aggregator) emitThrough(limit int64) series.Batch {
 		b.Points = append(b.Points, a.points(k, sec)...)
 		b.Executors = append(b.Executors, a.executorPoints(k, sec)...)
 		for _, t := range sec.byName {
-			t.compact()
+			t.Compact()
 		}
 	}
 	a.next = limit + 1
@@ -363,7 +363,7 @@ func (a *Aggregator) emitThrough(limit int64) series.Batch {
 func (a *Aggregator) points(k int64, sec *second) []series.Point {
 	var out []series.Point
 	for _, name := range slices.Sorted(maps.Keys(sec.byName)) {
-		s := sec.byName[name].summary(name)
+		s := sec.byName[name].Summary(name)
 		p := series.Point{
 			RunID: a.cfg.RunID, Time: a.label(k), Request: name,
 			Count: s.Count, OK: s.OK, KO: s.KO, KOByReason: s.KOByReason,
