@@ -101,3 +101,25 @@ func TestRunWaitsForItsDrives(t *testing.T) {
 		t.Fatalf("the store was used after Run returned and it was closed: %v", st.late)
 	}
 }
+
+// abortingStore hands out one run that wants aborting, so its drive takes
+// one transition (Queued -> Aborted) and ends.
+type abortingStore struct {
+	store.Store // nil: the drive calls nothing else on this path
+}
+
+func (abortingStore) Transition(_ context.Context, id string, to store.State, reason string, _ time.Time) (store.Run, error) {
+	return store.Run{ID: id, State: to, Reason: reason}, nil
+}
+
+func (abortingStore) ReleaseLease(context.Context, string, string) error { return nil }
+
+// TestDriveRenewsWithoutSharingTheRun: the lease renewal started by a
+// drive must not read the run the drive's loop reassigns after each
+// transition. Under -race this failed while renewal captured run.ID
+// by reference.
+func TestDriveRenewsWithoutSharingTheRun(t *testing.T) {
+	cfg := Config{ID: "w1", PollInterval: 10 * time.Millisecond, LeaseTTL: time.Hour}
+	w := New(cfg, abortingStore{}, nil, nil, nil, slog.New(slog.DiscardHandler), nil)
+	w.drive(t.Context(), store.Run{ID: "r1", State: store.Queued, AbortWanted: true})
+}

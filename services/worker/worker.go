@@ -179,15 +179,18 @@ func (w *Worker) drive(ctx context.Context, run store.Run) {
 	log := w.logger.With("run", run.ID)
 	log.Info("driving run", "state", run.State, "worker", w.cfg.ID)
 	ctx, cancel := context.WithCancelCause(ctx)
+	// The renewal gets the ID by value: the loop below reassigns run
+	// while renewal reads it, which would be a data race.
+	runID := run.ID
 	var renewing sync.WaitGroup
-	renewing.Go(func() { w.keepLease(ctx, cancel, run.ID) })
+	renewing.Go(func() { w.keepLease(ctx, cancel, runID) })
 	// Deferred calls run last first: the lease is released, then renewal
 	// is stopped and waited for.
 	defer renewing.Wait()
 	defer cancel(nil)
 	defer func() {
 		if context.Cause(ctx) == nil || !errors.Is(context.Cause(ctx), store.ErrLeaseLost) {
-			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), run.ID, w.cfg.ID)
+			_ = w.store.ReleaseLease(context.WithoutCancel(ctx), runID, w.cfg.ID)
 		}
 	}()
 	for !run.State.Terminal() {
