@@ -31,6 +31,9 @@ const (
 type module struct {
 	name string
 	deps []string
+	// after names modules this one uses in process when the target runs
+	// them (else it uses their client), so they must be constructed first.
+	after []string
 	// target says whether --target may name it.
 	target bool
 	about  string
@@ -51,7 +54,8 @@ func graph() []module {
 			about: "starts and stops executors at locations: /v1/jobs", init: (*App).initJob},
 		{name: TargetReporting, deps: []string{moduleStore}, target: true,
 			about: "ingest, merge, series, criteria, reports, notifications: /v1/ingest", init: (*App).initReporting},
-		{name: TargetWorker, deps: []string{moduleGitSource, moduleStore}, target: true,
+		{name: TargetWorker, deps: []string{moduleGitSource, moduleStore},
+			after: []string{TargetJob, TargetReporting}, target: true,
 			about: "claims and drives runs; the executor API: /v1/executor", init: (*App).initWorker},
 		{name: TargetAll, deps: []string{TargetValidator, TargetMetadata, TargetJob, TargetReporting, TargetWorker},
 			target: true, about: "every service in one process"},
@@ -78,6 +82,17 @@ func resolve(target string) ([]module, error) {
 	if m, ok := byName[target]; !ok || !m.target {
 		return nil, fmt.Errorf("%w %q (targets: %s)", ErrUnknownTarget, target, strings.Join(Targets(), ", "))
 	}
+	in := map[string]bool{} // the modules target needs, by deps alone
+	var need func(name string)
+	need = func(name string) {
+		if !in[name] {
+			in[name] = true
+			for _, d := range byName[name].deps {
+				need(d)
+			}
+		}
+	}
+	need(target)
 	var order []module
 	seen := map[string]bool{}
 	var visit func(name string)
@@ -89,6 +104,11 @@ func resolve(target string) ([]module, error) {
 		m := byName[name]
 		for _, d := range m.deps {
 			visit(d)
+		}
+		for _, d := range m.after {
+			if in[d] {
+				visit(d)
+			}
 		}
 		order = append(order, m)
 	}
